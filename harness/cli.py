@@ -1,0 +1,271 @@
+"""`pavi-validate`: thin commands over plain functions (asv's pattern) and one error path."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from harness import __version__, stack
+from harness.config import DEFAULT_CONFIG, Faults, load_scenarios
+from harness.errors import ConfigError, ExitCode, HarnessError
+from harness.runstore import iter_runs
+
+console = Console()
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    name="pavi-validate",
+    help="Validate a PAVI deployment against the migration plan's phase gates.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Check scenarios.yaml.", no_args_is_help=True)
+runs_app = typer.Typer(help="Look at past runs in the run store.", no_args_is_help=True)
+stack_app = typer.Typer(help="Start, stop and inspect the local PAVI stack.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(runs_app, name="runs")
+app.add_typer(stack_app, name="stack")
+
+_state = {"debug": False}
+
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="scenarios file", show_default=True)]
+TargetOption = Annotated[str | None, typer.Option("--target", "-t", help="target name from scenarios.yaml")]
+StackName = Annotated[str, typer.Option("--name", help="stack name (e.g. blue, green)")]
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks of errors")] = False,
+    version: Annotated[bool, typer.Option("--version", help="print the version and exit")] = False,
+) -> None:
+    _state["debug"] = debug
+    if version:
+        console.print(__version__)
+        raise typer.Exit()
+
+
+@config_app.command("check")
+def config_check(file: Annotated[Path, typer.Argument(help="scenarios file")] = DEFAULT_CONFIG) -> None:
+    """Validate scenarios.yaml; exit 2 with every problem named if it does not fit."""
+    if not file.exists():
+        raise ConfigError(f"config file {file} does not exist", "pass the path of your scenarios.yaml")
+    scenarios = load_scenarios(file)
+    gates = sum(len(gate_set) for gate_set in scenarios.gates.values())
+    console.print(
+        f"[green]ok[/green] {file}: {len(scenarios.targets)} targets, "
+        f"{len(scenarios.gates)} gate sets ({gates} gates), default target {scenarios.default_target!r}"
+    )
+
+
+@runs_app.command("list")
+def runs_list(
+    runs_dir: Annotated[
+        Path | None, typer.Option(help="run store folder (default ./runs or $PAVI_RUNS_DIR)")
+    ] = None,
+) -> None:
+    """List past runs, newest last, with their status and parts."""
+    table = Table("run id", "status", "target", "started", "parts")
+    count = 0
+    for run in iter_runs(runs_dir):
+        meta = run.meta
+        status = meta.get("status", "?")
+        colour = {"complete": "green", "incomplete": "yellow", "aborted": "red"}.get(status, "white")
+        table.add_row(
+            run.id, f"[{colour}]{status}[/]", str(meta.get("target")), str(meta.get("started")),
+            ", ".join(meta.get("parts", {})) or "-",
+        )  # fmt: skip
+        count += 1
+    if count:
+        console.print(table)
+    else:
+        console.print("no runs yet")
+
+
+@stack_app.command("up")
+def stack_up(
+    config: ConfigOption = DEFAULT_CONFIG,
+    target: TargetOption = None,
+    name: StackName = "local",
+    port: Annotated[int | None, typer.Option(help="port on 127.0.0.1 (default: the target's)")] = None,
+    workers: Annotated[int | None, typer.Option(help="pipeline jobs running at once")] = None,
+    latency_ms: Annotated[float | None, typer.Option(help="added latency on /api routes")] = None,
+    latency_jitter_ms: Annotated[float | None, typer.Option(help="± uniform jitter on that latency")] = None,
+    error_ratio: Annotated[float | None, typer.Option(help="share of /api answers turned into 503")] = None,
+    pipeline_failure_ratio: Annotated[float | None, typer.Option(help="share of jobs that fail")] = None,
+    slow_frame_ms: Annotated[
+        float | None, typer.Option(help="busy wait per alignment redraw in the page")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="seed for fault draws")] = None,
+) -> None:
+    """Start a local PAVI stack in the background and print its URLs."""
+    scenarios = load_scenarios(config)
+    _, chosen = scenarios.target(target or "local")
+    overrides = {
+        key: value for key, value in {"port": port, "pipeline_workers": workers}.items() if value is not None
+    }
+    fault_overrides = {
+        key: value
+        for key, value in {
+            "latency_ms": latency_ms,
+            "latency_jitter_ms": latency_jitter_ms,
+            "error_ratio": error_ratio,
+            "pipeline_failure_ratio": pipeline_failure_ratio,
+            "slow_frame_ms": slow_frame_ms,
+        }.items()
+        if value is not None
+    }
+    faults = Faults.model_validate({**chosen.faults.model_dump(), **fault_overrides})
+    chosen = chosen.model_copy(update={**overrides, "faults": faults})
+    with err_console.status(f"starting stack {name!r} (first start generates the genome)..."):
+        state = stack.start_stack(name, chosen, seed=seed)
+    console.print(f"stack [bold]{name}[/] up (pid {state.pid}, backend {state.backend})")
+    console.print(f"  API     {state.api_url}/api/health")
+    console.print(f"  web UI  {state.web_url}/result?uuid=<job uuid>")
+    console.print(f"  genome  {state.url}/genome/{_genome_name()}")
+    console.print(f"  log     {state.log}")
+    active = {key: value for key, value in state.faults.items() if value}
+    if active:
+        console.print(f"  faults  {active}")
+
+
+def _genome_name() -> str:
+    from local_pavi.genome import FASTA_NAME
+
+    return FASTA_NAME
+
+
+@stack_app.command("down")
+def stack_down(name: StackName = "local") -> None:
+    """Stop a local stack started with `stack up`."""
+    state = stack.stop_stack(name)
+    console.print(f"stack {name!r} stopped" if state else f"stack {name!r} was not running")
+
+
+@stack_app.command("status")
+def stack_status() -> None:
+    """Show every local stack the harness knows, and whether it answers."""
+    states = stack.all_states()
+    if not states:
+        console.print("no local stack is running")
+        return
+    table = Table("name", "pid", "url", "backend", "health", "faults")
+    for state in states:
+        up = stack.healthy(state.url)
+        active = {key: value for key, value in state.faults.items() if value} or "-"
+        table.add_row(
+            state.name, str(state.pid), state.url, state.backend,
+            "[green]up[/]" if up else "[red]down[/]", str(active),
+        )  # fmt: skip
+    console.print(table)
+
+
+@stack_app.command("faults")
+def stack_faults(
+    name: StackName = "local",
+    latency_ms: Annotated[float | None, typer.Option()] = None,
+    latency_jitter_ms: Annotated[float | None, typer.Option()] = None,
+    error_ratio: Annotated[float | None, typer.Option()] = None,
+    pipeline_failure_ratio: Annotated[float | None, typer.Option()] = None,
+    slow_frame_ms: Annotated[float | None, typer.Option()] = None,
+) -> None:
+    """Change the faults of a running stack (no option: show them)."""
+    state = stack.read_state(name)
+    if state is None or not stack.healthy(state.url):
+        raise HarnessError(
+            f"stack {name!r} is not running", "start it with `pavi-validate stack up`", ExitCode.ENVIRONMENT
+        )
+    changes = {
+        key: value
+        for key, value in {
+            "latency_ms": latency_ms,
+            "latency_jitter_ms": latency_jitter_ms,
+            "error_ratio": error_ratio,
+            "pipeline_failure_ratio": pipeline_failure_ratio,
+            "slow_frame_ms": slow_frame_ms,
+        }.items()
+        if value is not None
+    }
+    console.print_json(data=stack.set_faults(state.url, **changes))
+
+
+@app.command("payload")
+def payload(
+    entries: Annotated[int, typer.Option(min=1, help="number of transcripts (seq-region objects)")] = 10,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="file to write (default: stdout)")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="different seeds pick different transcripts")] = 0,
+    fasta_url: Annotated[str, typer.Option(help="fasta_file_url written into each entry")] = "",
+) -> None:
+    """Write a PAVI-schema job payload that references the local stack's genome."""
+    from local_pavi.genome import FASTA_NAME
+    from local_pavi.payload import generate_payload
+
+    url = fasta_url or f"http://127.0.0.1:8765/genome/{FASTA_NAME}"
+    try:
+        body = generate_payload(entries, fasta_file_url=url, seed=seed)
+    except ValueError as error:
+        raise ConfigError(f"--entries {entries}: {error}", "ask for fewer entries") from None
+    text = json.dumps(body, indent=2) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        err_console.print(f"wrote {entries} entries to {output}")
+
+
+@app.command("demo")
+def demo(
+    config: ConfigOption = DEFAULT_CONFIG,
+    entries: Annotated[int, typer.Option(min=2, help="transcripts in the demo job")] = 10,
+) -> None:
+    """Start the local stack (or use the running one), run one job through it and print its result page."""
+    from harness.smoke import submit_and_wait
+    from local_pavi.genome import FASTA_NAME
+    from local_pavi.payload import generate_payload
+
+    scenarios = load_scenarios(config)
+    name, target = scenarios.target("local")
+    started_here = stack.read_state(name) is None
+    with stack.local_stack(name, target) as state:
+        payload = generate_payload(entries, fasta_file_url=f"{state.url}/genome/{FASTA_NAME}")
+        with err_console.status(f"running a {entries}-entry job through {state.url} ..."):
+            result = submit_and_wait(state.api_url, state.web_url, payload)
+        summary = f"{result.status}[/] in {result.seconds:.1f} s, {result.rows} aligned rows"
+        console.print(f"job {result.uuid}: [bold]{summary}")
+        if result.status != "completed" or result.rows != entries:
+            raise HarnessError(
+                "the demo job did not complete as expected", f"read {state.log}", ExitCode.GATE_FAILED
+            )
+        if started_here:
+            console.print("the stack is stopped again; `pavi-validate stack up` keeps one running to browse")
+        else:
+            console.print(f"open {result.result_url}")
+
+
+def main() -> None:
+    """Console entry point: every HarnessError becomes one message and its exit code, no traceback."""
+    try:
+        app()
+    except HarnessError as error:
+        if _state["debug"]:
+            traceback.print_exc()
+        err_console.print(f"[bold red]error:[/] {error.problem}", highlight=False)
+        if error.fix:
+            err_console.print(f"  [bold]fix:[/] {error.fix}", highlight=False)
+        sys.exit(int(error.exit_code))
+    except KeyboardInterrupt:
+        err_console.print("interrupted; what was measured so far is kept in the run store")
+        sys.exit(int(ExitCode.INTERRUPTED))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,314 @@
+"""scenarios.yaml: the typed model and the loader that explains every mistake.
+
+Errors name the field path, the bad value and what is allowed, and carry exit code 2. Durations and
+timed thresholds carry units (harness.units). Duplicate keys in the YAML are refused, since PyYAML
+would otherwise keep the last one silently and a gate could vanish.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from harness.errors import ConfigError
+from harness.registry import METRICS
+from harness.units import parse_duration_s, parse_ratio
+
+DEFAULT_CONFIG = Path("scenarios.yaml")
+
+Seconds = Annotated[float, BeforeValidator(parse_duration_s), Field(gt=0)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Faults(_Model):
+    """Fault injection for the local stack; all off by default."""
+
+    latency_ms: float = Field(0, ge=0)
+    latency_jitter_ms: float = Field(0, ge=0)
+    error_ratio: float = Field(0, ge=0, le=1)
+    pipeline_failure_ratio: float = Field(0, ge=0, le=1)
+    slow_frame_ms: float = Field(0, ge=0)
+
+
+class AwsSettings(_Model):
+    profile: str | None = None
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+
+
+class Target(_Model):
+    """Where the harness points: the embedded local stack or a deployed PAVI."""
+
+    kind: Literal["local", "remote"] = "remote"
+    api_url: str | None = None
+    web_url: str | None = None
+    production: bool = False
+    aws: AwsSettings = AwsSettings()
+    state_machine_arn: str | None = None
+    jobs_table: str = "pavi-jobs"
+    # local stack only
+    port: int = Field(8765, ge=1024, le=65535)
+    backend: Literal["inprocess", "stepfunctions"] = "inprocess"
+    pipeline_workers: int = Field(2, ge=1, le=16)
+    faults: Faults = Faults()
+
+    @field_validator("api_url", "web_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL such as https://pavi.example.org")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _remote_needs_urls(self) -> Target:
+        if self.kind == "remote" and not self.api_url:
+            raise ValueError("a remote target needs api_url (and web_url for the browser bench)")
+        return self
+
+    def urls(self) -> tuple[str, str]:
+        """API and web UI base URLs; the local stack serves both from one port."""
+        if self.kind == "local":
+            base = f"http://127.0.0.1:{self.port}"
+            return base, base
+        assert self.api_url is not None
+        return self.api_url, self.web_url or self.api_url
+
+
+class PayloadSpec(_Model):
+    """A payload file in PAVI's schema, or a generated one of `entries` transcripts."""
+
+    file: Path | None = None
+    entries: int = Field(10, ge=1, le=600)
+    expect: Literal["completed", "failed"] = "completed"
+    expected_alignment: Path | None = None
+
+
+class LoadWorkload(_Model):
+    users: int = Field(500, gt=0, le=20000)
+    spawn_rate: float = Field(50, gt=0)
+    duration: Seconds = 300.0
+    settle: Annotated[float, BeforeValidator(parse_duration_s), Field(ge=0)] = 10.0
+    think_time: tuple[Seconds, Seconds] = (1.0, 3.0)
+    weights: dict[Literal["submit", "poll", "read_results", "health"], int] = Field(
+        default_factory=lambda: {"submit": 1, "poll": 4, "read_results": 10, "health": 2}
+    )
+    payload: PayloadSpec = PayloadSpec()
+
+    @field_validator("think_time")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if value[0] > value[1]:
+            raise ValueError("the first (minimum) think time must not exceed the second (maximum)")
+        return value
+
+
+class BrowserWorkload(_Model):
+    sequences: int = Field(500, ge=2, le=600)
+    repeats: int = Field(5, ge=1, le=50)
+    interaction_time: Seconds = 3.0
+    uncapped: bool = False
+    cpu_throttle: float = Field(1, ge=1, le=20)
+    job_uuid: str | None = None
+
+
+class PipelineWorkload(_Model):
+    jobs: int = Field(100, gt=0, le=10000)
+    driver: Literal["api", "stepfunctions"] = "api"
+    timeout: Seconds = 600.0
+    concurrency: int = Field(1, ge=1, le=64)
+    payloads: list[PayloadSpec] = Field(default_factory=lambda: [PayloadSpec()])
+
+
+class Workloads(_Model):
+    load: LoadWorkload = LoadWorkload()
+    browser: BrowserWorkload = BrowserWorkload()
+    pipeline: PipelineWorkload = PipelineWorkload()
+
+
+_ABSOLUTE = ("below", "at_most", "above", "at_least")
+_RELATIVE = ("within_pct_of_baseline", "reduced_by_pct_vs_baseline")
+
+
+class Gate(_Model):
+    """One check: metric, statistic, one comparison, and the window it is computed over."""
+
+    metric: str
+    stat: str | None = None
+    below: Any = None
+    at_most: Any = None
+    above: Any = None
+    at_least: Any = None
+    within_pct_of_baseline: float | None = Field(None, gt=0)
+    reduced_by_pct_vs_baseline: float | None = Field(None, gt=0, lt=100)
+    window: Literal["whole", "steady"] = "whole"
+    request: str | None = None
+    plan: str = ""
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        if value not in METRICS:
+            known = ", ".join(sorted(METRICS))
+            raise ValueError(f"unknown metric; known metrics: {known}")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_comparison_with_units(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        given = [key for key in (*_ABSOLUTE, *_RELATIVE) if data.get(key) is not None]
+        if len(given) != 1:
+            allowed = ", ".join((*_ABSOLUTE, *_RELATIVE))
+            raise ValueError(f"give exactly one comparison ({allowed}); found {given or 'none'}")
+        metric = METRICS.get(str(data.get("metric")))
+        stat = data.get("stat")
+        if metric is not None and stat is not None and stat not in metric.stats:
+            raise ValueError(f"stat {stat!r} is not offered by {data['metric']}; use one of {metric.stats}")
+        key = given[0]
+        if metric is not None and key in _ABSOLUTE:
+            data = {**data, key: _threshold(metric.unit, data[key], key)}
+        return data
+
+    @property
+    def comparison(self) -> tuple[str, float]:
+        for key in (*_ABSOLUTE, *_RELATIVE):
+            value = getattr(self, key)
+            if value is not None:
+                return key, float(value)
+        raise AssertionError("validated gate without comparison")
+
+    @property
+    def statistic(self) -> str:
+        return self.stat or METRICS[self.metric].default_stat
+
+
+def _threshold(unit: str, value: Any, key: str) -> float:
+    """Threshold in the metric's own unit; timed metrics need an explicit unit."""
+    try:
+        if unit in ("ms", "s"):
+            seconds = parse_duration_s(value)
+            return seconds * 1000 if unit == "ms" else seconds
+        if unit == "ratio":
+            return parse_ratio(value)
+    except ValueError as error:
+        raise ValueError(f"{key}: {value!r}: {error}") from None
+    if isinstance(value, bool) and unit == "bool":
+        return float(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    raise ValueError(f"{key}: {value!r} must be a number")
+
+
+class Scenarios(_Model):
+    version: Literal[1] = 1
+    default_target: str = "local"
+    targets: dict[str, Target] = Field(default_factory=lambda: {"local": Target(kind="local")})
+    workloads: Workloads = Workloads()
+    gates: dict[str, dict[str, Gate]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _default_target_exists(self) -> Scenarios:
+        if self.default_target not in self.targets:
+            raise ValueError(
+                f"default_target {self.default_target!r} is not among targets ({', '.join(self.targets)})"
+            )
+        return self
+
+    def target(self, name: str | None) -> tuple[str, Target]:
+        name = name or self.default_target
+        if name not in self.targets:
+            raise ConfigError(
+                f"target {name!r} is not defined in scenarios.yaml",
+                f"use one of: {', '.join(self.targets)}, or add it under `targets:`",
+            )
+        return name, self.targets[name]
+
+    def gate_set(self, name: str) -> dict[str, Gate]:
+        if name not in self.gates:
+            raise ConfigError(
+                f"gate set {name!r} is not defined in scenarios.yaml",
+                f"use one of: {', '.join(self.gates) or '(none defined)'}",
+            )
+        return self.gates[name]
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(
+                f"duplicate key {key!r} at line {key_node.start_mark.line + 1} (first at line {seen[key]})",
+                "each target, workload and gate name must appear once; rename or remove one",
+            )
+        seen[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_scenarios(path: Path | None = None) -> Scenarios:
+    """Read and validate; a missing default file gives the built-in defaults (local target, no gates)."""
+    path = path or DEFAULT_CONFIG
+    if not path.exists():
+        if path == DEFAULT_CONFIG:
+            return Scenarios()
+        raise ConfigError(f"config file {path} does not exist", "pass the path of your scenarios.yaml")
+    try:
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(
+            f"{path}: YAML syntax error{where}: {problem}", "fix the indentation or quoting there"
+        ) from None
+    return parse_scenarios(raw or {}, source=str(path))
+
+
+def parse_scenarios(raw: Any, source: str = "scenarios.yaml") -> Scenarios:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping", "start with `targets:`, `gates:`")
+    try:
+        return Scenarios.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(
+            _explain(error, source), "edit the fields named above; see docs/CONFIG.md"
+        ) from None
+
+
+def _explain(error: ValidationError, source: str) -> str:
+    lines = [f"{source}: {error.error_count()} problem(s)"]
+    for item in error.errors():
+        path = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown field; check its spelling (see docs/CONFIG.md for the allowed fields)"
+        bad = item.get("input")
+        shown = "" if isinstance(bad, dict) or item["type"] == "missing" else f" (got {bad!r})"
+        lines.append(f"  {path}: {message}{shown}")
+    return "\n".join(lines)

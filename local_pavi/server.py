@@ -1,0 +1,73 @@
+"""Entry point of the local stack's process: `python -m local_pavi.server --port 8765`.
+
+The harness starts this in its own session (harness.stack) and talks to it over HTTP only, so the
+stack behaves like a deployed PAVI: a separate process with its own event loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import uvicorn
+
+from local_pavi.app import StackSettings, create_app
+from local_pavi.faults import FaultSettings
+from local_pavi.genome import load_fasta, write_genome
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--data-dir", type=Path, default=Path(".pavi"))
+    parser.add_argument("--workers", type=int, default=2, help="pipeline jobs running at once")
+    parser.add_argument("--backend", choices=["inprocess"], default="inprocess")
+    parser.add_argument("--seed", type=int, default=None, help="seed for fault draws (reproducible faults)")
+    parser.add_argument("--cache-min-sequences", type=int, default=100)
+    for name in ("latency-ms", "latency-jitter-ms", "error-ratio", "pipeline-failure-ratio", "slow-frame-ms"):
+        parser.add_argument(f"--{name}", type=float, default=0.0)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    genome_fasta = write_genome(args.data_dir / "genome")
+    faults = FaultSettings(
+        latency_ms=args.latency_ms,
+        latency_jitter_ms=args.latency_jitter_ms,
+        error_ratio=args.error_ratio,
+        pipeline_failure_ratio=args.pipeline_failure_ratio,
+        slow_frame_ms=args.slow_frame_ms,
+    )
+    app = create_app(
+        StackSettings(
+            data_dir=args.data_dir,
+            genome_fasta=genome_fasta,
+            chromosomes=load_fasta(genome_fasta),
+            workers=args.workers,
+            faults=faults,
+            seed=args.seed,
+            cache_min_sequences=args.cache_min_sequences,
+            backend=args.backend,
+        )
+    )
+    logging.basicConfig(level=logging.INFO)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        workers=1,
+        access_log=False,
+        log_level="warning",
+        timeout_keep_alive=30,
+        backlog=4096,
+    )
+
+
+if __name__ == "__main__":
+    main()

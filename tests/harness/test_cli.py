@@ -1,0 +1,119 @@
+"""The `pavi-validate` console script as a user runs it: exit codes, messages, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+BIN = Path(sys.executable).parent / "pavi-validate"
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        cwd=cwd,
+    )
+
+
+def test_config_check_ok_and_bad(tmp_path) -> None:
+    good = run_cli("config", "check", str(Path(__file__).resolve().parents[2] / "scenarios.yaml"))
+    assert good.returncode == 0, good.stderr
+    assert "ok" in good.stdout
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("workloads:\n  load:\n    users: -1\n")
+    result = run_cli("config", "check", str(bad))
+    assert result.returncode == 2
+    assert "workloads.load.users" in result.stderr
+    assert "fix:" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+    debug = run_cli("--debug", "config", "check", str(bad))
+    assert debug.returncode == 2
+    assert "Traceback" in debug.stderr
+
+
+def test_usage_errors_exit_2() -> None:
+    assert run_cli("no-such-command").returncode == 2
+    assert run_cli("payload", "--entries", "zero").returncode == 2
+
+
+def test_payload_command_writes_schema(tmp_path) -> None:
+    out = tmp_path / "p.json"
+    result = run_cli("payload", "--entries", "4", "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(out.read_text())
+    assert len(payload) == 4
+    assert {"unique_entry_id", "base_seq_name", "seq_id", "seq_strand", "exon_seq_regions"} <= set(payload[0])
+    too_many = run_cli("payload", "--entries", "100000")
+    assert too_many.returncode == 2
+    assert "--entries" in too_many.stderr
+
+
+def test_runs_list_empty_and_filled(tmp_path) -> None:
+    env = {"PAVI_RUNS_DIR": str(tmp_path)}
+    assert "no runs yet" in run_cli("runs", "list", env=env).stdout
+    from harness.runstore import create_run
+
+    run = create_run("local", None, root=tmp_path)
+    listed = run_cli("runs", "list", env=env).stdout
+    assert run.id in listed
+    assert "incomplete" in listed
+
+
+@pytest.mark.e2e
+def test_stack_up_curl_submit_status_down(tmp_path, pavi_data_dir, free_port) -> None:
+    """The foundation's done-when: stack up, submit a generated payload with curl, see it complete."""
+    env = {"PAVI_DATA_DIR": str(pavi_data_dir)}
+    config = tmp_path / "scenarios.yaml"
+    config.write_text(f"targets:\n  local:\n    kind: local\n    port: {free_port}\n")
+    url = f"http://127.0.0.1:{free_port}"
+    up = run_cli("stack", "up", "--config", str(config), "--name", "clitest", env=env)
+    try:
+        assert up.returncode == 0, up.stderr
+        assert f"{url}/api/health" in up.stdout
+        status = run_cli("stack", "status", env=env)
+        assert "clitest" in status.stdout
+        assert "up" in status.stdout
+        again = run_cli("stack", "up", "--config", str(config), "--name", "clitest", env=env)
+        assert again.returncode == 5
+        assert "already running" in again.stderr
+
+        payload = tmp_path / "payload.json"
+        made = run_cli(
+            "payload", "--entries", "10", "-o", str(payload), "--fasta-url", f"{url}/genome/genome.fa"
+        )
+        assert made.returncode == 0, made.stderr
+        curl = subprocess.run(
+            ["curl", "-sS", "-X", "POST", "-H", "content-type: application/json",
+             "--data-binary", f"@{payload}", f"{url}/api/pipeline-job/"],
+            capture_output=True, text=True, timeout=30, check=True,
+        )  # fmt: skip
+        uuid = json.loads(curl.stdout)["uuid"]
+        deadline = time.monotonic() + 120
+        status_now = "pending"
+        while status_now in ("pending", "running") and time.monotonic() < deadline:
+            time.sleep(0.2)
+            status_now = httpx.get(f"{url}/api/pipeline-job/{uuid}").json()["status"]
+        assert status_now == "completed"
+        assert httpx.get(f"{url}/result", params={"uuid": uuid}).status_code == 200
+    finally:
+        down = run_cli("stack", "down", "--name", "clitest", env=env)
+    assert down.returncode == 0
+    assert "stopped" in down.stdout
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{url}/api/health", timeout=2)
+    assert "not running" in run_cli("stack", "down", "--name", "clitest", env=env).stdout
