@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -13,9 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import __version__, stack
-from harness.config import DEFAULT_CONFIG, Faults, load_scenarios
+from harness.config import DEFAULT_CONFIG, Faults, Scenarios, Target, load_scenarios
 from harness.errors import ConfigError, ExitCode, HarnessError
-from harness.runstore import iter_runs
+from harness.runstore import create_run, iter_runs
 
 console = Console()
 err_console = Console(stderr=True)
@@ -220,6 +222,109 @@ def payload(
     else:
         output.write_text(text)
         err_console.print(f"wrote {entries} entries to {output}")
+
+
+def _report(run_ref: str | Path, scenarios: Scenarios, gate_set: str, baseline: str | None) -> int:
+    from reports.render_console import print_verdicts
+    from reports.report import write_report
+
+    written = write_report(run_ref, scenarios, gate_set, baseline)
+    print_verdicts(written.report, console)
+    console.print(f"report: {written.folder / 'report.html'}")
+    return written.report.exit_code
+
+
+@app.command("report")
+def report(
+    run: Annotated[str, typer.Argument(help="run id (or unambiguous prefix, or path) from `runs list`")],
+    config: ConfigOption = DEFAULT_CONFIG,
+    gates: Annotated[
+        str | None, typer.Option("--gates", "-g", help="gate set (default: the run's own)")
+    ] = None,
+    baseline: Annotated[str | None, typer.Option(help="run to compare relative gates with")] = None,
+) -> None:
+    """Judge a run against a gate set and write report.html, report.md, junit.xml and summary.json.
+
+    Rebuilds from the raw samples in runs/<id>/ at any time, with any gates. Exit code: see README.
+    """
+    from harness.runstore import open_run
+
+    scenarios = load_scenarios(config)
+    gate_set = gates or str(open_run(run).meta.get("gate_set") or "phase-2")
+    raise typer.Exit(_report(run, scenarios, gate_set, baseline))
+
+
+@app.command("load")
+def load(
+    config: ConfigOption = DEFAULT_CONFIG,
+    target: TargetOption = None,
+    users: Annotated[
+        int | None, typer.Option(min=1, help="concurrent users (default: workloads.load.users)")
+    ] = None,
+    spawn_rate: Annotated[float | None, typer.Option(min=0.1, help="users started per second")] = None,
+    duration: Annotated[str | None, typer.Option(help="run time with a unit, e.g. 5m, 90s")] = None,
+    workers: Annotated[int, typer.Option(min=0, help="Locust worker processes (0: one process)")] = 0,
+    gates: Annotated[str, typer.Option("--gates", "-g", help="gate set to judge with")] = "phase-2",
+    confirm_production: Annotated[
+        bool, typer.Option("--confirm-production", help="allow load on a target marked production: true")
+    ] = False,
+) -> None:
+    """Run the Locust load test headless against a target, then judge and report it.
+
+    Every request is recorded in runs/<id>/load/requests.parquet; the report is computed from those
+    raw samples. Against the local target the stack is started (and stopped) as needed.
+    """
+    from harness.units import parse_duration_s
+    from loadtests.runner import run_load
+
+    scenarios = load_scenarios(config)
+    name, chosen = scenarios.target(target)
+    if chosen.production and not confirm_production:
+        raise ConfigError(
+            f"target {name!r} is marked production: true; load on it needs --confirm-production",
+            "add --confirm-production if you really mean to load production",
+        )
+    scenarios.gate_set(gates)  # fail on an unknown set before any load is sent
+    workload = scenarios.workloads.load
+    try:
+        duration_s = parse_duration_s(duration) if duration else None
+    except ValueError as error:
+        raise ConfigError(f"--duration {duration!r}: {error}", "e.g. --duration 90s") from None
+
+    with _target_urls(name, chosen) as (api_url, _web_url):
+        run = create_run(name, config, gate_set=gates)
+        console.print(f"run {run.id}: load on {api_url}")
+        run.record_part("load", settle_s=workload.settle, target_url=api_url)
+        try:
+            run_load(
+                run,
+                api_url,
+                workload,
+                users=users,
+                spawn_rate=spawn_rate,
+                duration_s=duration_s,
+                workers=workers,
+            )
+        except KeyboardInterrupt:
+            run.finish("aborted")
+            err_console.print("interrupted: judging what was measured so far")
+            _report(run.path, scenarios, gates, None)
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except BaseException:
+            run.finish("aborted")
+            raise
+        run.finish("complete")
+    raise typer.Exit(_report(run.path, scenarios, gates, None))
+
+
+@contextmanager
+def _target_urls(name: str, target: Target) -> Iterator[tuple[str, str]]:
+    """A target's API and web URLs; a local target's stack runs for the duration."""
+    if target.kind == "local":
+        with stack.local_stack(name, target) as state:
+            yield state.api_url, state.web_url
+    else:
+        yield target.urls()
 
 
 @app.command("demo")

@@ -1,0 +1,233 @@
+"""PaviUser: walks PAVI as its web UI does (submit a job, poll it, read results, check health).
+
+Task weights, think time, request names and payloads come from `loadtests.settings`, read once when
+Locust imports this module. Completed jobs go into a per-process pool so readers have something to
+read; the pool starts with the runner's seed jobs, or, run as a plain locustfile, with seed jobs the
+master (or single process) creates itself at test start and hands to its workers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+import time
+from typing import Any
+
+import gevent
+import httpx
+from locust import FastHttpUser, between, events, task
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+from loadtests.settings import LoadSettings, load_settings
+
+log = logging.getLogger(__name__)
+logging.getLogger("httpx").setLevel(logging.WARNING)  # seed polling would log a line per request
+
+SETTINGS: LoadSettings = load_settings()
+JOB_STATES = frozenset({"pending", "running", "completed", "failed"})
+SEED_MESSAGE = "pavi_seed_uuids"
+SEED_TIMEOUT_S = 120.0
+
+
+class JobPool:
+    """Completed job uuids of this process; reads pick one at random."""
+
+    def __init__(self, uuids: list[str] | None = None) -> None:
+        self._uuids: list[str] = []
+        self._known: set[str] = set()
+        for uuid in uuids or []:
+            self.add(uuid)
+
+    def add(self, uuid: str) -> None:
+        if uuid not in self._known:
+            self._known.add(uuid)
+            self._uuids.append(uuid)
+
+    def pick(self) -> str | None:
+        return random.choice(self._uuids) if self._uuids else None
+
+    def __len__(self) -> int:
+        return len(self._uuids)
+
+
+POOL = JobPool(SETTINGS.seed_uuids)
+PAYLOADS: list[list[dict[str, Any]]] = SETTINGS.load_payloads()
+_user_numbers = itertools.count(1)
+
+
+def _process_tag(environment: Environment) -> str:
+    """The user-id prefix: w0 for a single process, w1, w2, ... for workers (Locust counts from 0)."""
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        return f"w{max(runner.worker_index, 0) + 1}"
+    return "w0"
+
+
+class PaviUser(FastHttpUser):
+    wait_time = between(*SETTINGS.think_time)
+    # Locust's defaults (60 s) would hide a stalled target behind a few very slow samples.
+    network_timeout = 30.0
+    connection_timeout = 30.0
+
+    def on_start(self) -> None:
+        self.number = next(_user_numbers)
+        self.user_id = f"{_process_tag(self.environment)}-{self.number}"
+        self._context = {"user": self.user_id}
+        self.own_job: str | None = None
+
+    def context(self) -> dict:
+        """Carries the user id into every `request` event (read by the recorder)."""
+        return self._context
+
+    @task(SETTINGS.weight("submit"))
+    def submit(self) -> None:
+        if not PAYLOADS:
+            return
+        payload = PAYLOADS[self.number % len(PAYLOADS)]
+        with self.client.post(
+            "/api/pipeline-job/", json=payload, name=SETTINGS.names["submit"], catch_response=True
+        ) as answer:
+            body = _json_or_fail(answer)
+            if body is None:
+                return
+            uuid = body.get("uuid") if isinstance(body, dict) else None
+            if not isinstance(uuid, str) or body.get("status") not in JOB_STATES:
+                answer.failure(f"unexpected submit answer: {_short(answer)}")
+                return
+            self.own_job = uuid
+
+    @task(SETTINGS.weight("poll"))
+    def poll(self) -> None:
+        uuid = self.own_job or POOL.pick()
+        if uuid is None:
+            return
+        with self.client.get(
+            f"/api/pipeline-job/{uuid}", name=SETTINGS.names["poll"], catch_response=True
+        ) as answer:
+            body = _json_or_fail(answer)
+            if body is None:
+                return
+            status = body.get("status") if isinstance(body, dict) else None
+            if status not in JOB_STATES or body.get("uuid") != uuid:
+                answer.failure(f"unexpected job answer: {_short(answer)}")
+                return
+        if status == "completed":
+            POOL.add(uuid)
+        if uuid == self.own_job and status in ("completed", "failed"):
+            self.own_job = None  # the UI stops polling a finished job
+
+    @task(SETTINGS.weight("read_results"))
+    def read_results(self) -> None:
+        uuid = POOL.pick()
+        if uuid is None:
+            return  # nothing to read yet; a request that was never sent is not counted
+        base = f"/api/pipeline-job/{uuid}/result"
+        with self.client.get(f"{base}/alignment", name=SETTINGS.names["alignment"], catch_response=True) as a:
+            if _ok_status(a) and not (a.text or "").startswith("CLUSTAL"):
+                a.failure("alignment is not Clustal text")
+        with self.client.get(f"{base}/seq-info", name=SETTINGS.names["seq_info"], catch_response=True) as s:
+            body = _json_or_fail(s)
+            if body is not None and not isinstance(body, dict):
+                s.failure("seq-info is not a JSON object")
+
+    @task(SETTINGS.weight("health"))
+    def health(self) -> None:
+        with self.client.get("/api/health", name=SETTINGS.names["health"], catch_response=True) as answer:
+            body = _json_or_fail(answer)
+            if body is not None and body != {"status": "up"}:
+                answer.failure(f"unexpected health answer: {_short(answer)}")
+
+
+def _ok_status(answer: Any) -> bool:
+    """Non-2xx is a failure named by its status, so failures group by code in Locust's tables."""
+    if 200 <= answer.status_code < 300:
+        return True
+    if answer.status_code:
+        answer.failure(f"HTTP {answer.status_code}")
+    # status 0: Locust already recorded the connection error as the failure
+    return False
+
+
+def _json_or_fail(answer: Any) -> Any | None:
+    if not _ok_status(answer):
+        return None
+    try:
+        return answer.json()
+    except ValueError:
+        answer.failure(f"invalid JSON: {_short(answer)}")
+        return None
+
+
+def _short(answer: Any) -> str:
+    return (answer.text or "")[:120]
+
+
+# --- payloads and seed jobs when run as a plain locustfile ------------------------------------------
+
+
+def _fasta_url(host: str) -> str:
+    return f"{host.rstrip('/')}/genome/genome.fa"
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Environment, **_: Any) -> None:
+    """Payloads from the local genome if none were given; seed jobs on the master or single process."""
+    if not PAYLOADS and environment.host:
+        from local_pavi.payload import generate_payload
+
+        PAYLOADS.extend(
+            generate_payload(SETTINGS.payload_entries, fasta_file_url=_fasta_url(environment.host), seed=seed)
+            for seed in range(4)
+        )
+    if isinstance(environment.runner, WorkerRunner) or SETTINGS.seed_uuids or not SETTINGS.seed_jobs:
+        return
+    if PAYLOADS and environment.host:
+        gevent.spawn(_create_seed_jobs, environment, SETTINGS.seed_jobs)
+
+
+def _create_seed_jobs(environment: Environment, count: int) -> None:
+    """Submit `count` jobs, then add each to the pool (and send it to workers) once it completes.
+
+    In the background and bounded, so users start at once and a slow pipeline delays only readers.
+    """
+    host = str(environment.host).rstrip("/")
+    deadline = time.monotonic() + SEED_TIMEOUT_S
+    pending: list[str] = []
+    with httpx.Client(base_url=host, timeout=10.0) as client:
+        for i in range(count * 5):  # retries for a target that answers some requests with errors
+            if len(pending) == count or time.monotonic() > deadline:
+                break
+            try:
+                answer = client.post("/api/pipeline-job/", json=PAYLOADS[i % len(PAYLOADS)])
+                if answer.status_code == 201:
+                    pending.append(answer.json()["uuid"])
+            except (httpx.HTTPError, ValueError, KeyError):
+                gevent.sleep(0.5)
+        while pending and time.monotonic() < deadline:
+            for uuid in list(pending):
+                try:
+                    status = client.get(f"/api/pipeline-job/{uuid}").json().get("status")
+                except (httpx.HTTPError, ValueError, AttributeError):
+                    continue
+                if status in ("completed", "failed"):
+                    pending.remove(uuid)
+                if status == "completed":
+                    POOL.add(uuid)
+                    if isinstance(environment.runner, MasterRunner):
+                        environment.runner.send_message(SEED_MESSAGE, [uuid])
+            gevent.sleep(0.5)
+    if pending:
+        log.warning("%d seed job(s) did not complete within %.0f s", len(pending), SEED_TIMEOUT_S)
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_: Any) -> None:
+    if isinstance(environment.runner, WorkerRunner):
+        environment.runner.register_message(SEED_MESSAGE, _on_seed_message)
+
+
+def _on_seed_message(environment: Environment, msg: Any, **_: Any) -> None:
+    for uuid in msg.data or []:
+        POOL.add(uuid)

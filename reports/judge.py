@@ -1,0 +1,212 @@
+"""The judge: the only code that decides PASS, FAIL, INCONCLUSIVE, INVALID, PENDING or SKIPPED.
+
+Pure: it takes gates and measurements and returns verdicts, with no I/O, so every rule is tested on
+constructed data (Lighthouse CI's assertion engine is the model). Trust comes first: a measurement
+the rules distrust is INVALID whatever its value. Then the confidence interval, not the point
+estimate, is compared with the threshold: wholly on the good side is PASS, wholly on the bad side
+FAIL, straddling it INCONCLUSIVE.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from harness.config import Gate
+from harness.errors import ExitCode
+from reports.model import GateResult, Measurement, Verdict
+from reports.stats import relative_change
+
+
+@dataclass(frozen=True)
+class TrustRules:
+    """Limits past which a measurement is not trusted; documented in docs/JUDGING.md."""
+
+    generator_cpu_max: float = 0.90  # share of one core used by any load generator process
+    host_busy_max: float = 0.95  # un-niced host CPU busy share (p90 over the window)
+    min_window_coverage: float = 0.5  # measured window / planned window
+
+
+def _untrusted(measurement: Measurement, rules: TrustRules) -> str | None:
+    """The first reason not to trust a measurement, or None."""
+    facts = measurement.facts
+    if measurement.n == 0 or measurement.value is None:
+        return str(facts.get("empty_reason") or "no samples in the window")
+    if (missing := facts.get("min_samples")) is not None and measurement.ci is None:
+        return f"too few samples for {measurement.stat}: n={measurement.n}, needs at least {missing}"
+    cpu = facts.get("generator_cpu_max")
+    if isinstance(cpu, int | float) and cpu > rules.generator_cpu_max:
+        return (
+            f"load generator saturated: a Locust process used {cpu:.0%} of a core "
+            f"(limit {rules.generator_cpu_max:.0%}); add --workers or a bigger machine"
+        )
+    busy = facts.get("host_busy_p90")
+    if isinstance(busy, int | float) and busy >= rules.host_busy_max:
+        return (
+            f"host saturated: un-niced CPU busy {busy:.0%} (p90) during the window "
+            f"(limit {rules.host_busy_max:.0%}); the machine, not the target, was the limit"
+        )
+    coverage = facts.get("window_coverage")
+    if isinstance(coverage, int | float) and coverage < rules.min_window_coverage:
+        return f"the run stopped early: only {coverage:.0%} of the planned window was measured"
+    for key in ("frames_drawn", "rendered"):
+        if key in facts and not facts[key]:
+            return str(facts.get("empty_reason") or f"the page reported {key}={facts[key]!r}")
+    errors = facts.get("page_errors")
+    if isinstance(errors, int) and errors > 0:
+        return f"the page logged {errors} error(s) while measured"
+    return None
+
+
+def _interval(measurement: Measurement) -> tuple[float, float]:
+    assert measurement.value is not None
+    return measurement.ci or (measurement.value, measurement.value)
+
+
+def _absolute(kind: str, threshold: float, low: float, high: float) -> Verdict:
+    """Compare an interval with a threshold; `below`/`at_most` are upper limits, the others lower."""
+    good_side = {
+        "below": high < threshold,
+        "at_most": high <= threshold,
+        "above": low > threshold,
+        "at_least": low >= threshold,
+    }[kind]
+    bad_side = {
+        "below": low >= threshold,
+        "at_most": low > threshold,
+        "above": high <= threshold,
+        "at_least": high < threshold,
+    }[kind]
+    if good_side:
+        return Verdict.PASS
+    if bad_side:
+        return Verdict.FAIL
+    return Verdict.INCONCLUSIVE
+
+
+def _relative(kind: str, pct: float, low: float, high: float) -> Verdict:
+    limit = pct / 100
+    if kind == "within_pct_of_baseline":
+        if -limit <= low and high <= limit:
+            return Verdict.PASS
+        if high < -limit or low > limit:
+            return Verdict.FAIL
+        return Verdict.INCONCLUSIVE
+    # reduced_by_pct_vs_baseline: the change must be at most -limit
+    if high <= -limit:
+        return Verdict.PASS
+    if low > -limit:
+        return Verdict.FAIL
+    return Verdict.INCONCLUSIVE
+
+
+def _fmt(value: float, unit: str) -> str:
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if unit == "ratio":
+        return f"{value:.2%}"
+    if unit == "ms":
+        return f"{value:.1f} ms"
+    if unit == "s":
+        return f"{value:.2f} s"
+    return f"{value:g}"
+
+
+def judge_gate(
+    gate_set: str,
+    name: str,
+    gate: Gate,
+    measurement: Measurement | None,
+    baseline: Measurement | None = None,
+    rules: TrustRules | None = None,
+) -> GateResult:
+    rules = rules or TrustRules()
+
+    def result(verdict: Verdict, reason: str, change: tuple[float, float, float] | None = None) -> GateResult:
+        return GateResult(gate_set, name, gate, verdict, reason, measurement, baseline, change)
+
+    if measurement is None:
+        return result(Verdict.SKIPPED, f"{gate.metric} was not measured in this run")
+    if measurement.facts.get("pending"):
+        return result(
+            Verdict.PENDING, str(measurement.facts.get("pending_reason") or "data not available yet")
+        )
+    if (why := _untrusted(measurement, rules)) is not None:
+        return result(Verdict.INVALID, why)
+
+    kind, threshold = gate.comparison
+    low, high = _interval(measurement)
+    unit = measurement.unit
+    value = measurement.value
+    assert value is not None
+    shown = f"{gate.statistic} {_fmt(value, unit)}"
+    if measurement.ci is not None:
+        shown += f" (95% CI {_fmt(low, unit)} to {_fmt(high, unit)}, n={measurement.n})"
+    else:
+        shown += f" (n={measurement.n})"
+
+    if kind in ("within_pct_of_baseline", "reduced_by_pct_vs_baseline"):
+        if baseline is None or baseline.value is None or baseline.n == 0:
+            return result(Verdict.INCONCLUSIVE, f"{shown}; needs a baseline run (--baseline RUN) to compare")
+        if (why := _untrusted(baseline, rules)) is not None:
+            return result(Verdict.INVALID, f"the baseline cannot be trusted: {why}")
+        try:
+            change = relative_change(value, measurement.ci, baseline.value, baseline.ci)
+        except ZeroDivisionError:
+            return result(Verdict.INVALID, "the baseline value is zero; a relative change is undefined")
+        verdict = _relative(kind, threshold, change[1], change[2])
+        wanted = f"within ±{threshold:g}%" if kind == "within_pct_of_baseline" else f"at most -{threshold:g}%"
+        return result(
+            verdict,
+            f"{shown}; change vs baseline {change[0]:+.1%} (95% CI {change[1]:+.1%} to {change[2]:+.1%}), "
+            f"wanted {wanted}",
+            change,
+        )
+
+    verdict = _absolute(kind, threshold, low, high)
+    words = {"below": "<", "at_most": "<=", "above": ">", "at_least": ">="}[kind]
+    reason = f"{shown}; gate {words} {_fmt(threshold, unit)}"
+    if verdict is Verdict.INCONCLUSIVE:
+        reason += "; the interval straddles the threshold: measure longer or with more load"
+    return result(verdict, reason)
+
+
+def judge(
+    gate_set: str,
+    gates: Mapping[str, Gate],
+    measurements: Mapping[str, Measurement | None],
+    baselines: Mapping[str, Measurement | None] | None = None,
+    rules: TrustRules | None = None,
+) -> list[GateResult]:
+    """Judge every gate of a set; `measurements` and `baselines` are keyed by gate name."""
+    baselines = baselines or {}
+    return [
+        judge_gate(gate_set, name, gate, measurements.get(name), baselines.get(name), rules)
+        for name, gate in gates.items()
+    ]
+
+
+_SEVERITY = [
+    (Verdict.FAIL, ExitCode.GATE_FAILED),
+    (Verdict.INVALID, ExitCode.INVALID),
+    (Verdict.INCONCLUSIVE, ExitCode.INCONCLUSIVE),
+    (Verdict.PENDING, ExitCode.INCONCLUSIVE),
+]
+
+
+def overall(results: Iterable[GateResult]) -> Verdict:
+    """The run's verdict: the worst gate's, where FAIL > INVALID > INCONCLUSIVE > PENDING > PASS.
+
+    Skipped gates do not count; a run in which nothing was judged is INVALID, never PASS.
+    """
+    verdicts = {result.verdict for result in results}
+    for verdict, _ in _SEVERITY:
+        if verdict in verdicts:
+            return verdict
+    return Verdict.PASS if Verdict.PASS in verdicts else Verdict.INVALID
+
+
+def exit_code(results: Iterable[GateResult]) -> ExitCode:
+    verdict = overall(results)
+    return dict(_SEVERITY).get(verdict, ExitCode.OK)

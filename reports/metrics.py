@@ -1,0 +1,194 @@
+"""Metrics: turn a run's raw samples into the Measurement a gate names. Numbers only, no verdicts.
+
+Every value comes from the harness's own samples (never Locust's rounded percentiles). Facts that
+the judge needs to decide whether to trust a value (generator CPU, host saturation, window coverage)
+are recorded next to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from harness.config import Gate
+from harness.registry import METRICS
+from reports.model import Fact, Measurement
+from reports.rundata import RunData
+from reports.stats import min_samples_for_percentile, percentile, percentile_ci, wilson_ci
+
+
+@dataclass(frozen=True)
+class Window:
+    start: float
+    end: float
+    planned_end: float
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, self.end - self.start)
+
+    @property
+    def coverage(self) -> float:
+        planned = self.planned_end - self.start
+        return 1.0 if planned <= 0 else min(1.0, self.seconds / planned)
+
+
+def load_window(data: RunData, which: str) -> Window | str:
+    """The time span a load gate is judged on, or why there is none.
+
+    `steady` starts once every user runs (Locust's spawning_complete) plus the configured settle
+    time, so ramp-up latencies never count.
+    """
+    events = data.load_events or {}
+    requests = data.requests
+    part = data.part("load")
+    start = events.get("test_start")
+    if start is None and requests is not None and len(requests):
+        start = float(requests["start"].min())
+    if start is None:
+        return "the load test never started"
+    end = events.get("test_stop")
+    if end is None:
+        end = float(requests["start"].max()) if requests is not None and len(requests) else start
+    planned_end = start + float(part.get("duration_s", end - start))
+    if which == "steady":
+        spawned = events.get("spawning_complete")
+        if spawned is None:
+            return "not every user started (Locust never reported spawning complete)"
+        start = float(spawned) + float(part.get("settle_s", 0.0))
+        if start >= end:
+            return "the run ended before the steady window began (ramp-up plus settle took it all)"
+    return Window(float(start), float(end), float(planned_end))
+
+
+def _in_window(frame: pd.DataFrame, column: str, window: Window) -> pd.DataFrame:
+    return frame[(frame[column] >= window.start) & (frame[column] <= window.end)]
+
+
+def load_facts(data: RunData, window: Window) -> dict[str, Fact]:
+    facts: dict[str, Fact] = {
+        "window_s": round(window.seconds, 3),
+        "window_coverage": round(window.coverage, 4),
+        "run_status": data.meta.get("status"),
+    }
+    if data.host is not None and len(data.host):
+        host = _in_window(data.host, "time", window)
+        generator = host[host["process"].str.startswith("locust")]
+        if len(generator):
+            facts["generator_cpu_max"] = float(generator["cpu"].max())
+            facts["generator_cpu_mean"] = float(generator.groupby("process")["cpu"].mean().max())
+        machine = host[host["process"] == "host"]
+        if len(machine) and "cpu_unniced" in machine:
+            facts["host_busy_p90"] = float(np.quantile(machine["cpu_unniced"].dropna(), 0.9))
+    if data.unreadable:
+        facts["unreadable_chunks"] = len(data.unreadable)
+    return facts
+
+
+def failed_mask(frame: pd.DataFrame) -> pd.Series:
+    """A request failed when it got no answer, an error status, or Locust marked it failed."""
+    return frame["error"].notna() | (frame["status"] == 0) | (frame["status"] >= 400)
+
+
+def _measure_load(gate: Gate, data: RunData) -> Measurement | None:
+    if data.requests is None and data.load_events is None:
+        return None  # the load part did not run
+    spec = METRICS[gate.metric]
+    stat = gate.statistic
+    window = load_window(data, gate.window)
+    if isinstance(window, str):
+        return Measurement(gate.metric, stat, spec.unit, None, 0, facts={"empty_reason": window})
+    facts = load_facts(data, window)
+    if gate.metric == "load.generator_cpu":
+        value = facts.get("generator_cpu_max" if stat == "max" else "generator_cpu_mean")
+        if not isinstance(value, float):
+            facts["empty_reason"] = "no CPU samples of the load generator"
+            return Measurement(gate.metric, stat, spec.unit, None, 0, facts=facts)
+        facts.pop("generator_cpu_max", None)  # judged on its own value, not as a trust fact
+        return Measurement(gate.metric, stat, spec.unit, value, 1, None, (window.start, window.end), facts)
+
+    requests = data.requests if data.requests is not None else pd.DataFrame(columns=["start"])
+    rows = _in_window(requests, "start", window)
+    if gate.request is not None:
+        rows = rows[rows["name"] == gate.request]
+    n = len(rows)
+    span = (window.start, window.end)
+    if n == 0:
+        facts["empty_reason"] = "no requests in the window" + (
+            f" named {gate.request!r}" if gate.request else ""
+        )
+        return Measurement(gate.metric, stat, spec.unit, None, 0, None, span, facts)
+
+    if gate.metric == "load.error_rate":
+        failures = int(failed_mask(rows).sum())
+        facts["failures"] = failures
+        return Measurement(gate.metric, stat, spec.unit, failures / n, n, wilson_ci(failures, n), span, facts)
+    if gate.metric == "load.throughput_rps":
+        seconds = window.seconds or 1.0
+        return Measurement(gate.metric, stat, spec.unit, n / seconds, n, None, span, facts)
+    latencies = rows["latency_ms"].to_numpy(dtype=float)
+    if stat == "mean":
+        from reports.stats import mean_ci
+
+        return Measurement(
+            gate.metric, stat, spec.unit, float(latencies.mean()), n, mean_ci(latencies), span, facts
+        )
+    if stat == "max":
+        return Measurement(gate.metric, stat, spec.unit, float(latencies.max()), n, None, span, facts)
+    q = int(stat.removeprefix("p")) / 100
+    facts["min_samples"] = min_samples_for_percentile(q)
+    return Measurement(
+        gate.metric, stat, spec.unit, percentile(latencies, q), n, percentile_ci(latencies, q), span, facts
+    )
+
+
+_BY_PART: dict[str, Callable[[Gate, RunData], Measurement | None]] = {"load": _measure_load}
+
+
+def measure(gate: Gate, data: RunData) -> Measurement | None:
+    """The measurement a gate asks for; None when its part did not run (the judge says SKIPPED)."""
+    part = METRICS[gate.metric].part
+    measurer = _BY_PART.get(part)
+    return measurer(gate, data) if measurer else None
+
+
+def error_table(data: RunData, limit: int = 20) -> pd.DataFrame:
+    """The most frequent failures over the whole run: request name, status, error text, count."""
+    columns = ["name", "status", "error", "count"]
+    if data.requests is None or not len(data.requests):
+        return pd.DataFrame(columns=columns)
+    failed = data.requests[failed_mask(data.requests)]
+    if not len(failed):
+        return pd.DataFrame(columns=columns)
+    grouped = (
+        failed.assign(error=failed["error"].fillna("").astype(str).str.slice(0, 300))
+        .groupby(["name", "status", "error"], dropna=False)
+        .size()
+        .reset_index(name="count")
+        .sort_values("count", ascending=False, kind="stable")
+    )
+    return grouped.head(limit).reset_index(drop=True)[columns]
+
+
+def endpoint_table(data: RunData, which: str = "steady") -> pd.DataFrame:
+    """Per request name: count, failures, p50/p95/p99/max latency and rate, from raw samples."""
+    columns = ["name", "count", "failures", "error_rate", "p50_ms", "p95_ms", "p99_ms", "max_ms", "rps"]
+    window = load_window(data, which)
+    if data.requests is None or isinstance(window, str):
+        return pd.DataFrame(columns=columns)
+    rows = _in_window(data.requests, "start", window)
+    seconds = window.seconds or 1.0
+    table = []
+    for name, group in [("All requests", rows), *sorted(rows.groupby("name"), key=lambda item: str(item[0]))]:
+        latencies = group["latency_ms"].to_numpy(dtype=float)
+        failures = int(failed_mask(group).sum())
+        count = len(group)
+        quantiles = [percentile(latencies, q) if count else float("nan") for q in (0.5, 0.95, 0.99)]
+        table.append(
+            [name, count, failures, failures / count if count else float("nan"), *quantiles,
+             float(latencies.max()) if count else float("nan"), count / seconds]
+        )  # fmt: skip
+    return pd.DataFrame(table, columns=columns)

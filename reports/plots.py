@@ -1,0 +1,334 @@
+"""Figures for the report: PNG bytes computed from a run's raw samples, never from Locust's summaries.
+
+Every figure is drawn on its own `Figure` with an Agg canvas (no pyplot, so no global state and no
+display needed) and binned with pandas before plotting, so a million requests cost about as much as a
+thousand. Parts add figures with `@figure(name, part=...)`: the registry keeps display order and says
+which report section a figure belongs to.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from reports.judge import TrustRules
+from reports.metrics import Window, failed_mask, load_window
+from reports.rundata import RunData
+
+BIN_S = 5.0
+WIDTH_IN = 9.0
+DPI = 100
+MAX_ENDPOINT_LINES = 8  # more lines than this is a legend nobody can read
+
+Draw = Callable[[RunData, Figure], bool]  # draws into the figure; False when there is nothing to show
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    name: str
+    part: str
+    height_in: float
+    draw: Draw
+
+
+FIGURES: list[FigureSpec] = []
+
+
+def figure(name: str, part: str, height_in: float = 4.0) -> Callable[[Draw], Draw]:
+    """Register a figure; registration order is display order."""
+
+    def register(draw: Draw) -> Draw:
+        FIGURES.append(FigureSpec(name, part, height_in, draw))
+        return draw
+
+    return register
+
+
+def part_of(name: str) -> str:
+    """The report section a figure belongs to ("other" for a name no part registered)."""
+    return next((spec.part for spec in FIGURES if spec.name == name), "other")
+
+
+def figures_for(data: RunData) -> dict[str, bytes]:
+    """Name -> PNG for every registered figure whose data exists, in display order."""
+    out: dict[str, bytes] = {}
+    for spec in FIGURES:
+        fig = Figure(figsize=(WIDTH_IN, spec.height_in), dpi=DPI, layout="constrained")
+        FigureCanvasAgg(fig)
+        try:
+            if spec.draw(data, fig):
+                buffer = io.BytesIO()
+                fig.savefig(buffer, format="png", dpi=DPI)
+                out[spec.name] = buffer.getvalue()
+        finally:
+            fig.clear()
+    return out
+
+
+# ---------------------------------------------------------------- shared helpers
+
+
+def _requests(data: RunData) -> pd.DataFrame | None:
+    frame = data.requests
+    return frame if frame is not None and len(frame) else None
+
+
+def _origin(data: RunData) -> float:
+    """Time zero of every axis: the load test's start, so figures and windows line up."""
+    window = load_window(data, "whole")
+    if isinstance(window, Window):
+        return window.start
+    starts = [
+        float(frame["time"].min())
+        for frame in (data.host, data.target)
+        if frame is not None and len(frame) and "time" in frame
+    ]
+    return min(starts) if starts else 0.0
+
+
+def _bins(seconds: pd.Series | np.ndarray) -> np.ndarray:
+    return np.floor(np.asarray(seconds, dtype=float) / BIN_S).astype(np.int64)
+
+
+def _bin_centres(index: pd.Index) -> np.ndarray:
+    return (np.asarray(index, dtype=float) + 0.5) * BIN_S
+
+
+def _shade_steady(ax: Axes, data: RunData, origin: float) -> None:
+    window = load_window(data, "steady")
+    if isinstance(window, Window):
+        ax.axvspan(
+            window.start - origin,
+            window.end - origin,
+            color="#2b8a3e",
+            alpha=0.08,
+            lw=0,
+            label="steady window",
+        )
+
+
+def _style(ax: Axes, ylabel: str) -> None:
+    ax.set_xlabel(f"seconds since the load test started ({BIN_S:g} s bins)")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.set_xlim(left=0)
+
+
+def _legend_below(fig: Figure, *axes: Axes) -> None:
+    """One legend under the plot: inside it would hide the lines it explains."""
+    entries: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)  # the steady window is shaded on every axis: list it once
+    if entries:
+        fig.legend(
+            list(entries.values()),
+            list(entries),
+            loc="outside lower center",
+            ncols=min(4, len(entries)),
+            fontsize="small",
+            frameon=False,
+        )
+
+
+def _finite(frame: pd.DataFrame, column: str) -> pd.Series:
+    return pd.to_numeric(frame[column], errors="coerce") if column in frame else pd.Series(dtype=float)
+
+
+# ---------------------------------------------------------------- load
+
+
+@figure("Latency percentiles over time", part="load")
+def _latency_percentiles(data: RunData, fig: Figure) -> bool:
+    requests = _requests(data)
+    if requests is None:
+        return False
+    origin = _origin(data)
+    bins = _bins(requests["start"].to_numpy(dtype=float) - origin)
+    table = requests["latency_ms"].groupby(bins).quantile([0.5, 0.95, 0.99]).unstack()
+    ax = fig.add_subplot()
+    _shade_steady(ax, data, origin)
+    x = _bin_centres(table.index)
+    for q, colour in ((0.5, "#1c7ed6"), (0.95, "#f08c00"), (0.99, "#e03131")):
+        ax.plot(x, table[q].to_numpy(), color=colour, lw=1.6, label=f"p{round(q * 100)}")
+    ax.set_ylim(bottom=0)
+    _style(ax, "latency (ms)")
+    _legend_below(fig, ax)
+    ax.set_title("Latency percentiles per bin (all requests)")
+    return True
+
+
+@figure("Throughput and errors over time", part="load")
+def _throughput(data: RunData, fig: Figure) -> bool:
+    requests = _requests(data)
+    if requests is None:
+        return False
+    origin = _origin(data)
+    elapsed = requests["start"].to_numpy(dtype=float) - origin
+    bins = _bins(elapsed)
+    failed = failed_mask(requests).to_numpy()
+    full = pd.RangeIndex(int(bins.min()), int(bins.max()) + 1)  # empty bins are 0/s, not gaps
+    total = pd.Series(1, index=bins).groupby(level=0).size().reindex(full, fill_value=0)
+    errors = pd.Series(failed.astype(int), index=bins).groupby(level=0).sum().reindex(full, fill_value=0)
+    # the last bin is usually partial: divide by the seconds it covers, or the rate seems to drop
+    starts = np.asarray(full, dtype=float) * BIN_S
+    seconds = np.clip(float(elapsed.max()) - starts, 1e-9, BIN_S)
+    seconds[:-1] = BIN_S
+    ax = fig.add_subplot()
+    _shade_steady(ax, data, origin)
+    x = _bin_centres(full)
+    ax.plot(x, total.to_numpy() / seconds, color="#1c7ed6", lw=1.6, label="requests/s")
+    ax.plot(x, errors.to_numpy() / seconds, color="#e03131", lw=1.6, label="failed requests/s")
+    ax.set_ylim(bottom=0)
+    _style(ax, "per second")
+    _legend_below(fig, ax)
+    ax.set_title("Throughput and failed requests (status >= 400, no answer, or an error)")
+    return True
+
+
+@figure("Latency histogram", part="load")
+def _histogram(data: RunData, fig: Figure) -> bool:
+    requests = _requests(data)
+    if requests is None:
+        return False
+    latency = requests["latency_ms"].to_numpy(dtype=float)
+    ok = np.isfinite(latency) & (latency > 0)
+    latency = latency[ok]
+    if not len(latency):
+        return False
+    failed = failed_mask(requests).to_numpy()[ok]
+    low, high = float(latency.min()), float(latency.max())
+    edges = np.logspace(np.log10(low), np.log10(high * 1.0001 if high > low else low * 10), 60)
+    ax = fig.add_subplot()
+    # failures are usually few: an outline on top stays visible where a filled area would vanish
+    for mask, label, colour, fill in (
+        (~failed, "succeeded", "#1c7ed6", True),
+        (failed, "failed", "#e03131", False),
+    ):
+        if mask.any():
+            counts, _ = np.histogram(latency[mask], bins=edges)
+            ax.stairs(
+                counts,
+                edges,
+                fill=fill,
+                alpha=0.55 if fill else 1.0,
+                lw=1.4,
+                color=colour,
+                label=f"{label} (n={mask.sum():,})",
+            )
+    for q, style in ((0.5, ":"), (0.95, "--"), (0.99, "-.")):
+        value = float(np.quantile(latency, q))
+        ax.axvline(value, color="#343a40", ls=style, lw=1, label=f"p{round(q * 100)} {value:,.1f} ms")
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (ms, log scale)")
+    ax.set_ylabel("requests")
+    ax.grid(True, alpha=0.3, which="both")
+    _legend_below(fig, ax)
+    ax.set_title("Latency distribution, whole run")
+    return True
+
+
+def _top_names(requests: pd.DataFrame) -> list[str]:
+    counts = requests["name"].value_counts()
+    return [str(name) for name in counts.index[:MAX_ENDPOINT_LINES]]
+
+
+@figure("Latency by endpoint over time against jobs in flight", part="load", height_in=4.8)
+def _endpoints_vs_queue(data: RunData, fig: Figure) -> bool:
+    requests = _requests(data)
+    if requests is None:
+        return False
+    origin = _origin(data)
+    names = _top_names(requests)
+    rows = requests[requests["name"].isin(names)]
+    bins = _bins(rows["start"].to_numpy(dtype=float) - origin)
+    p95 = rows["latency_ms"].groupby([rows["name"].to_numpy(), bins]).quantile(0.95)
+    ax = fig.add_subplot()
+    _shade_steady(ax, data, origin)
+    for name in names:
+        if name in p95.index.get_level_values(0):
+            series = p95.loc[name]
+            ax.plot(_bin_centres(series.index), series.to_numpy(), lw=1.3, label=_short(name))
+    positive = p95[p95 > 0]
+    if len(positive) and positive.max() / positive.min() > 50:  # one slow endpoint would flatten the rest
+        ax.set_yscale("log")
+    _style(ax, "p95 latency (ms)")
+    queue = _draw_queue(ax, data, origin)
+    _legend_below(fig, ax, *([queue] if queue else []))
+    ax.set_title("p95 latency per endpoint" + (" vs. pipeline jobs in flight" if queue else ""))
+    return True
+
+
+def _short(name: str, limit: int = 48) -> str:
+    flat = " ".join(name.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _draw_queue(ax: Axes, data: RunData, origin: float) -> Axes | None:
+    """Jobs in flight and pending on a twin axis: where latency turns up with the queue, it shows."""
+    target = data.target
+    if target is None or not len(target) or "time" not in target:
+        return None
+    lines = {
+        label: _finite(target, column)
+        for column, label in (("in_flight", "jobs in flight"), ("pending", "jobs pending"))
+    }
+    lines = {label: values for label, values in lines.items() if values.notna().any()}
+    if not lines:
+        return None
+    twin = ax.twinx()
+    elapsed = target["time"].to_numpy(dtype=float) - origin
+    for (label, values), style in zip(lines.items(), ("-", "--"), strict=False):
+        twin.plot(elapsed, values.to_numpy(), color="#495057", ls=style, lw=1.2, label=label)
+    twin.set_ylabel("pipeline jobs")
+    twin.set_ylim(bottom=0)
+    return twin
+
+
+@figure("Load generator and host CPU", part="load", height_in=5.4)
+def _cpu(data: RunData, fig: Figure) -> bool:
+    host = data.host
+    if host is None or not len(host):
+        return False
+    origin = _origin(data)
+    rules = TrustRules()
+    generators, machine = fig.subplots(2, 1, sharex=True)
+    processes = host[host["process"] != "host"]
+    for name, rows in processes.groupby("process", sort=True):
+        generators.plot(
+            rows["time"].to_numpy(dtype=float) - origin, _finite(rows, "cpu") * 100, lw=1.2, label=str(name)
+        )
+    generators.axhline(
+        rules.generator_cpu_max * 100, color="#e03131", ls="--", lw=1, label="generator trust limit"
+    )
+    generators.set_ylabel("% of one core")
+    generators.set_title("Load generator processes (a saturated generator makes latencies untrustworthy)")
+    rows = host[host["process"] == "host"]
+    elapsed = rows["time"].to_numpy(dtype=float) - origin
+    machine.plot(elapsed, _finite(rows, "cpu") * 100, color="#343a40", lw=1.2, label="host busy")
+    if _finite(rows, "cpu_unniced").notna().any():
+        machine.plot(
+            elapsed,
+            _finite(rows, "cpu_unniced") * 100,
+            color="#f08c00",
+            lw=1.2,
+            label="host busy, un-niced (without the niced pipeline)",
+        )
+    machine.axhline(rules.host_busy_max * 100, color="#e03131", ls="--", lw=1, label="host trust limit")
+    machine.set_ylabel("% of all cores")
+    machine.set_title("Host")
+    for ax in (generators, machine):
+        _shade_steady(ax, data, origin)
+        ax.set_ylim(0, max(105.0, ax.dataLim.y1 * 1.05))
+        ax.grid(True, alpha=0.3)
+        ax.set_xlim(left=0)
+    _legend_below(fig, generators, machine)
+    machine.set_xlabel("seconds since the load test started")
+    return True

@@ -1,0 +1,78 @@
+"""Build a run's report: load -> metrics -> judge -> render, and write every format into report/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.config import Scenarios
+from harness.runstore import Run, open_run
+from reports import judge as judging
+from reports.metrics import endpoint_table, error_table, measure
+from reports.model import Report
+from reports.rundata import RunData, load_run_data
+
+
+@dataclass(frozen=True)
+class Written:
+    report: Report
+    folder: Path
+
+
+def run_notes(data: RunData) -> list[str]:
+    notes = []
+    status = data.meta.get("status")
+    if status != "complete":
+        notes.append(
+            f"this run is {status}: it did not end normally; verdicts judge only the samples on disk"
+        )
+    if data.unreadable:
+        notes.append(
+            f"{len(data.unreadable)} sample chunk(s) could not be read (torn by a crash) and were skipped"
+        )
+    return notes
+
+
+def build_report(run: Run, scenarios: Scenarios, gate_set: str, baseline: Run | None = None) -> Report:
+    gates = scenarios.gate_set(gate_set)
+    data = load_run_data(run)
+    measurements = {name: measure(gate, data) for name, gate in gates.items()}
+    baselines = None
+    if baseline is not None:
+        base_data = load_run_data(baseline)
+        baselines = {name: measure(gate, base_data) for name, gate in gates.items()}
+    results = judging.judge(gate_set, gates, measurements, baselines)
+    from reports.plots import figures_for
+
+    return Report(
+        run=run.meta,
+        gate_set=gate_set,
+        results=results,
+        overall=judging.overall(results),
+        exit_code=int(judging.exit_code(results)),
+        endpoints=endpoint_table(data),
+        errors=error_table(data),
+        notes=run_notes(data),
+        baseline_run=baseline.id if baseline else None,
+        figures=figures_for(data),
+    )
+
+
+def write_report(
+    run_ref: str | Path, scenarios: Scenarios, gate_set: str, baseline_ref: str | Path | None = None
+) -> Written:
+    from reports.render_html import render_html
+    from reports.render_json import render_json
+    from reports.render_junit import render_junit
+    from reports.render_markdown import render_markdown
+
+    run = open_run(run_ref)
+    baseline = open_run(baseline_ref) if baseline_ref else None
+    report = build_report(run, scenarios, gate_set, baseline)
+    folder = run.path / "report"
+    folder.mkdir(exist_ok=True)
+    (folder / "summary.json").write_text(render_json(report))
+    (folder / "junit.xml").write_text(render_junit(report))
+    (folder / "report.md").write_text(render_markdown(report))
+    (folder / "report.html").write_text(render_html(report))
+    return Written(report, folder)
