@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from local_pavi.faults import FaultInjector, FaultSettings
 from local_pavi.jobs import Job, JobStatus, JobStore
 from local_pavi.pipeline import ALIGNMENT_FILE, LOG_FILE, SEQ_INFO_FILE, PipelineRunner
+from local_pavi.timing import ServerTimingMiddleware, ServerTimings
 
 WEB_DIR = Path(__file__).parent / "web"
 UPSTREAM_HELP = "Welcome to the PAVI API! For more information on how to use it, see the docs at {host}/docs"
@@ -77,6 +78,7 @@ def create_app(settings: StackSettings) -> FastAPI:
         cache_min_sequences=settings.cache_min_sequences,
     )
     jobs_dir = settings.data_dir / "jobs"
+    timings = ServerTimings()
 
     app = FastAPI(title="PAVI (local stand-in)", on_shutdown=[runner.shutdown])
     api = APIRouter(prefix="/api")
@@ -155,6 +157,10 @@ def create_app(settings: StackSettings) -> FastAPI:
     async def job_timings(uuid: UUID) -> dict[str, object]:
         return job_or_404(uuid).timings()
 
+    @admin.get("/server-timing")
+    async def server_timing(since: float = 0.0) -> dict[str, list]:
+        return timings.since(since)
+
     @admin.get("/stats")
     async def stats() -> dict[str, object]:
         return {"backend": settings.backend, "jobs": store.counts(), "in_flight": runner.in_flight}
@@ -183,4 +189,5 @@ def create_app(settings: StackSettings) -> FastAPI:
     dist.mkdir(exist_ok=True)
     app.mount("/static", StaticFiles(directory=dist), name="static")
     app.add_middleware(FaultInjector, faults=faults, rng=rng)
+    app.add_middleware(ServerTimingMiddleware, timings=timings)  # added last = outermost
     return app

@@ -64,11 +64,18 @@ def _environment() -> jinja2.Environment:
     )
 
 
+FACT_LIMIT = 400  # longer facts (payloads, settings blobs) stay in run.json, not on the page
+
+
 def _fact(value: object) -> str:
-    """A run fact as one line of text (nested settings as compact JSON)."""
+    """A run fact as one line of text (nested settings as compact JSON), cut when very long."""
     if isinstance(value, Mapping | list | tuple):
-        return json.dumps(value, default=str, ensure_ascii=False)
-    return MISSING if value is None else str(value)
+        text = json.dumps(value, default=str, ensure_ascii=False)
+    else:
+        text = MISSING if value is None else str(value)
+    if len(text) > FACT_LIMIT:
+        return f"{text[:FACT_LIMIT]}… ({len(text):,} characters; full text in run.json)"
+    return text
 
 
 def _utc(epoch: float) -> str:

@@ -51,3 +51,16 @@ def test_fault_values_are_checked(pavi) -> None:
     assert pavi.client.put("/_pavi/faults", json={"error_ratio": 2}).status_code == 422
     assert pavi.client.put("/_pavi/faults", json={"nonsense": 1}).status_code == 422
     assert pavi.client.put("/_pavi/faults", json={"slow_frame_ms": 7}).json()["slow_frame_ms"] == 7
+
+
+def test_server_timing_includes_injected_latency(pavi) -> None:
+    import time as clock
+
+    since = clock.time()
+    pavi.faults(latency_ms=120)
+    for _ in range(5):
+        pavi.client.get("/api/health")
+    timings = pavi.client.get("/_pavi/server-timing", params={"since": since}).json()
+    health = [ms for ms, path in zip(timings["ms"], timings["path"], strict=True) if path == "/api/health"]
+    assert len(health) == 5
+    assert min(health) >= 120
