@@ -17,7 +17,7 @@ from rich.table import Table
 from harness import __version__, stack
 from harness.config import DEFAULT_CONFIG, Faults, Scenarios, Target, load_scenarios
 from harness.errors import ConfigError, ExitCode, HarnessError
-from harness.runstore import create_run, iter_runs
+from harness.runstore import Run, create_run, iter_runs
 
 console = Console()
 err_console = Console(stderr=True)
@@ -110,20 +110,14 @@ def stack_up(
     """Start a local PAVI stack in the background and print its URLs."""
     scenarios = load_scenarios(config)
     _, chosen = scenarios.target(target or "local")
-    overrides = {
-        key: value for key, value in {"port": port, "pipeline_workers": workers}.items() if value is not None
-    }
-    fault_overrides = {
-        key: value
-        for key, value in {
-            "latency_ms": latency_ms,
-            "latency_jitter_ms": latency_jitter_ms,
-            "error_ratio": error_ratio,
-            "pipeline_failure_ratio": pipeline_failure_ratio,
-            "slow_frame_ms": slow_frame_ms,
-        }.items()
-        if value is not None
-    }
+    overrides = _given(port=port, pipeline_workers=workers)
+    fault_overrides = _given(
+        latency_ms=latency_ms,
+        latency_jitter_ms=latency_jitter_ms,
+        error_ratio=error_ratio,
+        pipeline_failure_ratio=pipeline_failure_ratio,
+        slow_frame_ms=slow_frame_ms,
+    )
     faults = Faults.model_validate({**chosen.faults.model_dump(), **fault_overrides})
     chosen = chosen.model_copy(update={**overrides, "faults": faults})
     with err_console.status(f"starting stack {name!r} (first start generates the genome)..."):
@@ -184,17 +178,13 @@ def stack_faults(
         raise HarnessError(
             f"stack {name!r} is not running", "start it with `pavi-validate stack up`", ExitCode.ENVIRONMENT
         )
-    changes = {
-        key: value
-        for key, value in {
-            "latency_ms": latency_ms,
-            "latency_jitter_ms": latency_jitter_ms,
-            "error_ratio": error_ratio,
-            "pipeline_failure_ratio": pipeline_failure_ratio,
-            "slow_frame_ms": slow_frame_ms,
-        }.items()
-        if value is not None
-    }
+    changes = _given(
+        latency_ms=latency_ms,
+        latency_jitter_ms=latency_jitter_ms,
+        error_ratio=error_ratio,
+        pipeline_failure_ratio=pipeline_failure_ratio,
+        slow_frame_ms=slow_frame_ms,
+    )
     console.print_json(data=stack.set_faults(state.url, **changes))
 
 
@@ -295,7 +285,7 @@ def load(
         run = create_run(name, config, gate_set=gates)
         console.print(f"run {run.id}: load on {api_url}")
         run.record_part("load", settle_s=workload.settle, target_url=api_url)
-        try:
+        with _recording(run, scenarios, gates):
             run_load(
                 run,
                 api_url,
@@ -305,16 +295,90 @@ def load(
                 duration_s=duration_s,
                 workers=workers,
             )
-        except KeyboardInterrupt:
-            run.finish("aborted")
-            err_console.print("interrupted: judging what was measured so far")
-            _report(run.path, scenarios, gates, None)
-            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
-        except BaseException:
-            run.finish("aborted")
-            raise
-        run.finish("complete")
     raise typer.Exit(_report(run.path, scenarios, gates, None))
+
+
+@app.command("browser")
+def browser(
+    config: ConfigOption = DEFAULT_CONFIG,
+    target: TargetOption = None,
+    sequences: Annotated[int | None, typer.Option(min=2, help="rows in the alignment (default 500)")] = None,
+    repeats: Annotated[int | None, typer.Option(min=1, help="fresh pages measured")] = None,
+    interaction_time: Annotated[str | None, typer.Option(help="time per interaction, e.g. 3s")] = None,
+    uncapped: Annotated[
+        bool | None, typer.Option("--uncapped/--capped", help="ask Chromium not to cap at 60 Hz")
+    ] = None,
+    cpu_throttle: Annotated[
+        float | None, typer.Option(min=1, help="CDP CPU throttling rate (e.g. 4)")
+    ] = None,
+    uuid: Annotated[
+        str | None, typer.Option(help="an existing completed job to show (remote targets)")
+    ] = None,
+    gates: Annotated[str, typer.Option("--gates", "-g", help="gate set to judge with")] = "phase-1",
+) -> None:
+    """Measure the alignment view's frame rate in Chromium (Playwright), then judge and report it.
+
+    Against the local target the harness makes the N-sequence job itself; against a deployed web UI,
+    give --uuid (or workloads.browser.job_uuid) of a completed job with that many sequences.
+    """
+    from browser_bench.jobs import ensure_alignment_job
+    from browser_bench.runner import run_browser
+    from harness.units import parse_duration_s
+    from local_pavi.genome import FASTA_NAME
+
+    scenarios = load_scenarios(config)
+    name, chosen = scenarios.target(target)
+    scenarios.gate_set(gates)
+    workload = scenarios.workloads.browser
+    if sequences is not None:
+        workload = workload.model_copy(update={"sequences": sequences})
+    try:
+        per_interaction = parse_duration_s(interaction_time) if interaction_time else None
+    except ValueError as error:
+        raise ConfigError(
+            f"--interaction-time {interaction_time!r}: {error}", "e.g. --interaction-time 3s"
+        ) from None
+    job = uuid or workload.job_uuid
+    if chosen.kind != "local" and job is None:
+        raise ConfigError(
+            f"target {name!r} is remote: the browser bench needs a completed job to show",
+            "pass --uuid <job uuid> or set workloads.browser.job_uuid in scenarios.yaml",
+        )
+    with _target_urls(name, chosen) as (api_url, web_url):
+        if job is None:
+            with err_console.status(f"preparing a {workload.sequences}-sequence alignment job ..."):
+                job = ensure_alignment_job(
+                    api_url, workload.sequences, f"{api_url}/genome/{FASTA_NAME}", timeout_s=900
+                )
+        run = create_run(name, config, gate_set=gates)
+        console.print(f"run {run.id}: alignment view of job {job} on {web_url}")
+        with _recording(run, scenarios, gates):
+            run_browser(
+                run, web_url, job, workload, repeats=repeats, interaction_time_s=per_interaction,
+                uncapped=uncapped, cpu_throttle=cpu_throttle,
+            )  # fmt: skip
+    raise typer.Exit(_report(run.path, scenarios, gates, None))
+
+
+@contextmanager
+def _recording(run: Run, scenarios: Scenarios, gates: str) -> Iterator[None]:
+    """Mark the run complete or aborted; on Ctrl-C still judge what was measured so far."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        run.finish("aborted")
+        err_console.print("interrupted: judging what was measured so far")
+        _report(run.path, scenarios, gates, None)
+        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+    except BaseException:
+        run.finish("aborted")
+        raise
+    run.finish("complete")
+
+
+def _given(**values: object) -> dict[str, object]:
+    """Only the options the user gave (None means: keep the configured value)."""
+    return {key: value for key, value in values.items() if value is not None}
 
 
 @contextmanager

@@ -126,7 +126,11 @@ class BrowserWorkload(_Model):
     interaction_time: Seconds = 3.0
     uncapped: bool = False
     cpu_throttle: float = Field(1, ge=1, le=20)
-    job_uuid: str | None = None
+    interactions: list[Literal["scroll_vertical", "pan_horizontal", "zoom", "color_scheme"]] = Field(
+        default_factory=lambda: ["scroll_vertical", "pan_horizontal", "zoom", "color_scheme"], min_length=1
+    )
+    page_query: str = ""  # extra query string for the result page, e.g. "visible-rows=30" (local stack)
+    job_uuid: str | None = None  # a completed job of `sequences` entries on a remote target
 
 
 class PipelineWorkload(_Model):
@@ -159,7 +163,8 @@ class Gate(_Model):
     within_pct_of_baseline: float | None = Field(None, gt=0)
     reduced_by_pct_vs_baseline: float | None = Field(None, gt=0, lt=100)
     window: Literal["whole", "steady"] = "whole"
-    request: str | None = None
+    request: str | None = None  # load metrics: only requests of this name
+    interaction: str | None = None  # browser metrics: only this interaction (e.g. pan_horizontal)
     plan: str = ""
 
     @field_validator("metric")

@@ -110,6 +110,8 @@ def _fmt(value: float, unit: str) -> str:
         return f"{value:.1f} ms"
     if unit == "s":
         return f"{value:.2f} s"
+    if unit in ("fps", "per_s", "usd"):
+        return f"{value:.2f}" if unit == "usd" else f"{value:.1f}{' fps' if unit == 'fps' else '/s'}"
     return f"{value:g}"
 
 

@@ -17,7 +17,9 @@ from harness.config import Gate
 from harness.registry import METRICS
 from reports.model import Fact, Measurement
 from reports.rundata import RunData
-from reports.stats import min_samples_for_percentile, percentile, percentile_ci, wilson_ci
+from reports.stats import mean_ci, min_samples_for_percentile, percentile, percentile_ci, wilson_ci
+
+LONG_FRAME_MS = 25.0  # headless Chromium paces frames at 16.7 ms; one missed vsync is jitter, two is not
 
 
 @dataclass(frozen=True)
@@ -131,8 +133,6 @@ def _measure_load(gate: Gate, data: RunData) -> Measurement | None:
         return Measurement(gate.metric, stat, spec.unit, n / seconds, n, None, span, facts)
     latencies = rows["latency_ms"].to_numpy(dtype=float)
     if stat == "mean":
-        from reports.stats import mean_ci
-
         return Measurement(
             gate.metric, stat, spec.unit, float(latencies.mean()), n, mean_ci(latencies), span, facts
         )
@@ -145,7 +145,85 @@ def _measure_load(gate: Gate, data: RunData) -> Measurement | None:
     )
 
 
-_BY_PART: dict[str, Callable[[Gate, RunData], Measurement | None]] = {"load": _measure_load}
+def _browser_facts(interactions: pd.DataFrame, frames: pd.DataFrame) -> dict[str, Fact]:
+    rendered = interactions.groupby("repeat")["rendered"].all()
+    facts: dict[str, Fact] = {
+        "repeats": int(rendered.size),
+        "rendered": bool(rendered.all()) if rendered.size else False,
+        "frames_drawn": len(frames),
+        "redraws": int(interactions["redraws"].fillna(0).sum()),
+        "page_errors": int(interactions["page_errors"].fillna(0).sum()),
+    }
+    if not facts["rendered"]:
+        errors = interactions.loc[~interactions["rendered"].astype(bool), "error"].dropna()
+        why = f": {errors.iloc[0]}" if len(errors) else ""
+        facts["empty_reason"] = (
+            f"the alignment never rendered in {int((~rendered).sum())} of {rendered.size} repeats{why}"
+        )
+    elif not len(frames):
+        facts["empty_reason"] = "the view drew no frames while it was driven"
+    return facts
+
+
+def _measure_browser(gate: Gate, data: RunData) -> Measurement | None:
+    if data.interactions is None:
+        return None  # the browser part did not run
+    spec = METRICS[gate.metric]
+    stat = gate.statistic
+    interactions = data.interactions
+    frames = (
+        data.frames
+        if data.frames is not None
+        else pd.DataFrame(columns=["repeat", "interaction", "frame_ms"])
+    )
+    if gate.interaction is not None:
+        interactions = interactions[interactions["interaction"] == gate.interaction]
+        frames = frames[frames["interaction"] == gate.interaction]
+    facts = _browser_facts(interactions, frames)
+    if not facts["rendered"] or not len(frames):
+        return Measurement(gate.metric, stat, spec.unit, None, 0, facts=facts)
+
+    per_repeat = interactions.groupby("repeat")[["frames", "redraws", "duration_ms"]].sum()
+    per_repeat = per_repeat[per_repeat["duration_ms"] > 0]
+    if gate.metric in ("browser.fps_mean", "browser.redraw_rate"):
+        column = "frames" if gate.metric == "browser.fps_mean" else "redraws"
+        rates = (per_repeat[column] / per_repeat["duration_ms"] * 1000).to_numpy(dtype=float)
+        return Measurement(
+            gate.metric, stat, spec.unit, float(rates.mean()), len(rates), mean_ci(rates), None, facts
+        )
+    durations = frames["frame_ms"].to_numpy(dtype=float)
+    if gate.metric == "browser.long_frame_share":
+        long_frames = int((durations > LONG_FRAME_MS).sum())
+        facts["long_frames"] = long_frames
+        share = long_frames / len(durations)
+        return Measurement(
+            gate.metric,
+            stat,
+            spec.unit,
+            share,
+            len(durations),
+            wilson_ci(long_frames, len(durations)),
+            None,
+            facts,
+        )
+    q = int(stat.removeprefix("p")) / 100
+    facts["min_samples"] = min_samples_for_percentile(q)
+    return Measurement(
+        gate.metric,
+        stat,
+        spec.unit,
+        percentile(durations, q),
+        len(durations),
+        percentile_ci(durations, q),
+        None,
+        facts,
+    )
+
+
+_BY_PART: dict[str, Callable[[Gate, RunData], Measurement | None]] = {
+    "load": _measure_load,
+    "browser": _measure_browser,
+}
 
 
 def measure(gate: Gate, data: RunData) -> Measurement | None:

@@ -332,3 +332,56 @@ def _cpu(data: RunData, fig: Figure) -> bool:
     _legend_below(fig, generators, machine)
     machine.set_xlabel("seconds since the load test started")
     return True
+
+
+# ---------------------------------------------------------------- browser
+
+
+def _frames(data: RunData) -> pd.DataFrame | None:
+    frame = data.frames
+    return frame if frame is not None and len(frame) else None
+
+
+@figure("Frame-time histogram per interaction", part="browser")
+def _frame_histogram(data: RunData, fig: Figure) -> bool:
+    frames = _frames(data)
+    if frames is None:
+        return False
+    ax = fig.add_subplot()
+    longest = max(float(frames["frame_ms"].max()), 50.0)
+    bins = np.geomspace(5.0, longest * 1.1, 60)
+    for name, group in frames.groupby("interaction", sort=True):
+        ax.hist(group["frame_ms"].clip(lower=5.0), bins=bins, histtype="step", linewidth=1.5, label=str(name))
+    for limit, label in ((16.7, "60 Hz"), (25.0, "25 ms"), (33.4, "33.4 ms")):
+        ax.axvline(limit, color="grey", linestyle=":", linewidth=1)
+        ax.text(
+            limit, 1.0, f" {label}", transform=ax.get_xaxis_transform(), va="top", fontsize=8, color="grey"
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("frame time (ms, log scale)")
+    ax.set_ylabel("frames")
+    ax.grid(True, alpha=0.3)
+    _legend_below(fig, ax)
+    return True
+
+
+@figure("Frame times over time per interaction", part="browser", height_in=5.0)
+def _frames_over_time(data: RunData, fig: Figure) -> bool:
+    frames = _frames(data)
+    if frames is None:
+        return False
+    names = sorted(frames["interaction"].unique())
+    axes = fig.subplots(len(names), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, name in zip(axes, names, strict=True):
+        group = frames[frames["interaction"] == name]
+        for repeat, rows in group.groupby("repeat"):
+            ax.plot(rows["t_ms"] / 1000, rows["frame_ms"], linewidth=0.8, label=f"repeat {repeat}")
+        redraws = group[group["redraw"]]
+        ax.scatter(redraws["t_ms"] / 1000, redraws["frame_ms"], s=6, color="black", zorder=3, label="redraw")
+        ax.axhline(16.7, color="grey", linestyle=":", linewidth=1)
+        ax.set_yscale("log")
+        ax.set_ylabel(f"{name}\nms", fontsize=8)
+        ax.grid(True, alpha=0.3)
+    axes[-1].set_xlabel("seconds since the interaction started")
+    _legend_below(fig, axes[0])
+    return True

@@ -25,6 +25,8 @@ class RunData:
     host: pd.DataFrame | None = None
     target: pd.DataFrame | None = None
     load_events: dict[str, Any] | None = None
+    frames: pd.DataFrame | None = None
+    interactions: pd.DataFrame | None = None
     unreadable: list[str] = field(default_factory=list)
 
     def part(self, name: str) -> dict[str, Any]:
@@ -69,4 +71,8 @@ def load_run_data(run: Run) -> RunData:
         data.host = read_parquet_parts(load_dir / "host.parquet", data.unreadable)
         data.target = read_parquet_parts(load_dir / "target.parquet", data.unreadable)
         data.load_events = _json(load_dir / "events.json")
+    browser_dir = run.path / "browser"
+    if browser_dir.is_dir():
+        data.frames = read_parquet_parts(browser_dir / "frames.parquet", data.unreadable)
+        data.interactions = read_parquet_parts(browser_dir / "interactions.parquet", data.unreadable)
     return data
