@@ -171,6 +171,17 @@ def judge_gate(
     reason = f"{shown}; gate {words} {_fmt(threshold, unit)}"
     if verdict is Verdict.INCONCLUSIVE:
         reason += "; the interval straddles the threshold: measure longer or with more load"
+    if (
+        unit == "count"
+        and kind in ("at_least", "above")
+        and verdict is Verdict.FAIL
+        and measurement.n < threshold
+    ):
+        # 40 clean jobs out of 40 do not show that 100 in a row would fail: too few were run
+        verdict = Verdict.INCONCLUSIVE
+        reason += f"; only {measurement.n} ran, too few to show {threshold:g} in a row"
+    if (failure := measurement.facts.get("first_failure")) is not None:
+        reason += f"; first failure: {failure}"
     return result(verdict, reason)
 
 

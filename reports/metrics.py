@@ -17,7 +17,14 @@ from harness.config import Gate
 from harness.registry import METRICS
 from reports.model import Fact, Measurement
 from reports.rundata import RunData
-from reports.stats import mean_ci, min_samples_for_percentile, percentile, percentile_ci, wilson_ci
+from reports.stats import (
+    mean_ci,
+    min_samples_for_percentile,
+    percentile,
+    percentile_ci,
+    rule_of_three,
+    wilson_ci,
+)
 
 LONG_FRAME_MS = 25.0  # headless Chromium paces frames at 16.7 ms; one missed vsync is jitter, two is not
 
@@ -220,9 +227,95 @@ def _measure_browser(gate: Gate, data: RunData) -> Measurement | None:
     )
 
 
+def running_streak(success: pd.Series) -> list[int]:
+    """Successes in a row after each job (in job order)."""
+    streak, current = [], 0
+    for ok in success.astype(bool):
+        current = current + 1 if ok else 0
+        streak.append(current)
+    return streak
+
+
+def streaks(success: pd.Series) -> tuple[int, int]:
+    """Longest run of successes, and the run still going at the end."""
+    streak = running_streak(success)
+    return (max(streak), streak[-1]) if streak else (0, 0)
+
+
+def _measure_pipeline(gate: Gate, data: RunData) -> Measurement | None:
+    if data.jobs is None:
+        return None  # the pipeline part did not run
+    spec = METRICS[gate.metric]
+    stat = gate.statistic
+    jobs = data.jobs.sort_values("seq")
+    n = len(jobs)
+    failures = jobs[~jobs["success"].astype(bool)]
+    facts: dict[str, Fact] = {
+        "jobs": n,
+        "failures": len(failures),
+        "run_status": data.meta.get("status"),
+        "planned_jobs": data.part("pipeline").get("jobs"),
+    }
+    if len(failures):
+        first = failures.iloc[0]
+        facts["first_failure"] = (
+            f"job {int(first['seq'])} ({first['job_id']}): {first['error'] or 'checks failed'}"
+        )
+    if n == 0:
+        facts["empty_reason"] = "no pipeline job ran"
+        return Measurement(gate.metric, stat, spec.unit, None, 0, facts=facts)
+    if gate.metric == "pipeline.consecutive_successes":
+        longest, final = streaks(jobs["success"])
+        return Measurement(
+            gate.metric, stat, spec.unit, float(longest if stat == "longest" else final), n, None, None, facts
+        )
+    if gate.metric == "pipeline.success_ratio":
+        successes = n - len(failures)
+        if not len(failures):
+            facts["failure_rate_upper_95"] = rule_of_three(n)
+        return Measurement(
+            gate.metric, stat, spec.unit, successes / n, n, wilson_ci(successes, n), None, facts
+        )
+    if gate.metric == "pipeline.sfn_executions_succeeded":
+        executed = jobs[jobs["execution_arn"].notna()] if "execution_arn" in jobs else jobs.iloc[0:0]
+        if not len(executed):
+            facts["empty_reason"] = "no job ran through Step Functions (driver api)"
+            return Measurement(gate.metric, stat, spec.unit, None, 0, facts=facts)
+        succeeded = int((executed["status"] == "completed").sum())
+        return Measurement(gate.metric, stat, spec.unit, float(succeeded), len(executed), None, None, facts)
+    durations = jobs.loc[jobs["success"].astype(bool), "duration_s"].dropna().to_numpy(dtype=float)
+    if not len(durations):
+        facts["empty_reason"] = "no successful job to time"
+        return Measurement(gate.metric, stat, spec.unit, None, 0, facts=facts)
+    if stat == "mean":
+        return Measurement(
+            gate.metric,
+            stat,
+            spec.unit,
+            float(durations.mean()),
+            len(durations),
+            mean_ci(durations),
+            None,
+            facts,
+        )
+    q = int(stat.removeprefix("p")) / 100
+    facts["min_samples"] = min_samples_for_percentile(q)
+    return Measurement(
+        gate.metric,
+        stat,
+        spec.unit,
+        percentile(durations, q),
+        len(durations),
+        percentile_ci(durations, q),
+        None,
+        facts,
+    )
+
+
 _BY_PART: dict[str, Callable[[Gate, RunData], Measurement | None]] = {
     "load": _measure_load,
     "browser": _measure_browser,
+    "pipeline": _measure_pipeline,
 }
 
 

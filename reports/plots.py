@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from reports.judge import TrustRules
-from reports.metrics import Window, failed_mask, load_window
+from reports.metrics import Window, failed_mask, load_window, running_streak
 from reports.rundata import RunData
 
 BIN_S = 5.0
@@ -384,4 +384,65 @@ def _frames_over_time(data: RunData, fig: Figure) -> bool:
         ax.grid(True, alpha=0.3)
     axes[-1].set_xlabel("seconds since the interaction started")
     _legend_below(fig, axes[0])
+    return True
+
+
+# ---------------------------------------------------------------- pipeline
+
+
+def _jobs(data: RunData) -> pd.DataFrame | None:
+    jobs = data.jobs
+    return jobs.sort_values("seq") if jobs is not None and len(jobs) else None
+
+
+@figure("Pipeline duration per job, failures marked", part="pipeline")
+def _job_durations(data: RunData, fig: Figure) -> bool:
+    jobs = _jobs(data)
+    if jobs is None:
+        return False
+    ax = fig.add_subplot()
+    ok = jobs["success"].astype(bool)
+    ax.plot(jobs["seq"], jobs["duration_s"], color="#4c72b0", linewidth=1, label="duration")
+    ax.scatter(jobs.loc[~ok, "seq"], jobs.loc[~ok, "duration_s"].fillna(0), color="#c44e52", marker="x", s=50,
+               zorder=3, label="failed job")  # fmt: skip
+    ax.set_xlabel("job (in the order run)")
+    ax.set_ylabel("submit to completion (s)")
+    ax.grid(True, alpha=0.3)
+    _legend_below(fig, ax)
+    return True
+
+
+STAGES = ("seq_retrieval", "alignment", "seq_info", "callback")
+
+
+@figure("Pipeline time per stage", part="pipeline")
+def _job_stages(data: RunData, fig: Figure) -> bool:
+    jobs = _jobs(data)
+    columns = [f"stage_{stage}_s" for stage in STAGES]
+    if jobs is None or not any(c in jobs and jobs[c].notna().any() for c in columns):
+        return False
+    ax = fig.add_subplot()
+    bottom = np.zeros(len(jobs))
+    for stage, column in zip(STAGES, columns, strict=True):
+        if column in jobs and jobs[column].notna().any():
+            values = jobs[column].fillna(0).to_numpy(dtype=float)
+            ax.bar(jobs["seq"], values, bottom=bottom, width=0.9, label=stage)
+            bottom += values
+    ax.set_xlabel("job (in the order run)")
+    ax.set_ylabel("seconds")
+    ax.grid(True, axis="y", alpha=0.3)
+    _legend_below(fig, ax)
+    return True
+
+
+@figure("Pipeline success streak", part="pipeline", height_in=3.0)
+def _job_streak(data: RunData, fig: Figure) -> bool:
+    jobs = _jobs(data)
+    if jobs is None:
+        return False
+    ax = fig.add_subplot()
+    ax.step(jobs["seq"], running_streak(jobs["success"]), where="post", color="#55a868")
+    ax.set_xlabel("job (in the order run)")
+    ax.set_ylabel("successes in a row")
+    ax.grid(True, alpha=0.3)
     return True

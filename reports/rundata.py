@@ -27,6 +27,7 @@ class RunData:
     load_events: dict[str, Any] | None = None
     frames: pd.DataFrame | None = None
     interactions: pd.DataFrame | None = None
+    jobs: pd.DataFrame | None = None
     unreadable: list[str] = field(default_factory=list)
 
     def part(self, name: str) -> dict[str, Any]:
@@ -75,4 +76,7 @@ def load_run_data(run: Run) -> RunData:
     if browser_dir.is_dir():
         data.frames = read_parquet_parts(browser_dir / "frames.parquet", data.unreadable)
         data.interactions = read_parquet_parts(browser_dir / "interactions.parquet", data.unreadable)
+    jobs_file = run.path / "pipeline" / "jobs.parquet"
+    if jobs_file.exists():
+        data.jobs = read_parquet_parts(jobs_file, data.unreadable)
     return data

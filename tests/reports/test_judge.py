@@ -140,3 +140,13 @@ def test_overall_and_exit_codes() -> None:
     nothing = judge("phase-2", gates, {})
     assert overall(nothing) is Verdict.INVALID
     assert exit_code(nothing) is ExitCode.INVALID
+
+
+def test_streak_needs_enough_jobs_and_names_the_failure() -> None:
+    def streak(value: int, jobs: int, **facts) -> Measurement:
+        return Measurement("pipeline.consecutive_successes", "longest", "count", value, jobs, facts=facts)
+
+    assert verdict(STREAK, streak(40, 40)) is Verdict.INCONCLUSIVE
+    broken = judge_gate("p", "streak", STREAK, streak(60, 120, first_failure="job 61 (abc): injected fault"))
+    assert broken.verdict is Verdict.FAIL
+    assert "job 61 (abc): injected fault" in broken.reason

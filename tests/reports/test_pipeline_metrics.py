@@ -1,0 +1,62 @@
+"""Pipeline metrics from a constructed jobs table (the shape pipeline_bench writes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.config import Gate
+from reports.metrics import measure, streaks
+from reports.rundata import RunData
+
+
+def _data(successes: list[bool], durations: list[float] | None = None) -> RunData:
+    n = len(successes)
+    jobs = pd.DataFrame(
+        {
+            "seq": range(1, n + 1),
+            "job_id": [f"job-{i}" for i in range(1, n + 1)],
+            "status": ["completed" if ok else "failed" for ok in successes],
+            "success": successes,
+            "duration_s": durations or [1.0 + i % 3 for i in range(n)],
+            "error": [None if ok else "alignment has 2 rows, expected 3" for ok in successes],
+            "execution_arn": [None] * n,
+        }
+    )
+    return RunData(meta={"status": "complete", "parts": {"pipeline": {"jobs": n}}}, path=Path("."), jobs=jobs)
+
+
+def test_streaks() -> None:
+    assert streaks(pd.Series([True, True, False, True])) == (2, 1)
+    assert streaks(pd.Series([], dtype=bool)) == (0, 0)
+    assert streaks(pd.Series([False])) == (0, 0)
+
+
+def test_consecutive_successes_and_first_failure() -> None:
+    data = _data([True] * 30 + [False] + [True] * 69)
+    longest = measure(Gate(metric="pipeline.consecutive_successes", stat="longest", at_least=100), data)
+    final = measure(Gate(metric="pipeline.consecutive_successes", stat="final", at_least=1), data)
+    assert (longest.value, final.value, longest.n) == (69, 69, 100)
+    assert "job 31 (job-31)" in longest.facts["first_failure"]
+    assert "2 rows" in longest.facts["first_failure"]
+
+
+def test_success_ratio_with_rule_of_three() -> None:
+    clean = measure(Gate(metric="pipeline.success_ratio", at_least="99%"), _data([True] * 100))
+    assert clean.value == 1.0
+    assert clean.facts["failure_rate_upper_95"] == pytest.approx(0.03)
+    assert clean.ci[1] == 1.0
+
+
+def test_durations_only_from_successful_jobs() -> None:
+    data = _data([True, False, True], durations=[2.0, 100.0, 4.0])
+    mean = measure(Gate(metric="pipeline.duration_s", stat="mean", below="1m"), data)
+    assert mean.value == 3.0
+    assert mean.n == 2
+
+
+def test_no_pipeline_part_is_skipped() -> None:
+    empty = RunData(meta={}, path=Path("."))
+    assert measure(Gate(metric="pipeline.success_ratio", at_least="99%"), empty) is None
