@@ -63,4 +63,5 @@ def test_server_timing_includes_injected_latency(pavi) -> None:
     timings = pavi.client.get("/_pavi/server-timing", params={"since": since}).json()
     health = [ms for ms, path in zip(timings["ms"], timings["path"], strict=True) if path == "/api/health"]
     assert len(health) == 5
-    assert min(health) >= 120
+    # the event loop's timer may wake a fraction of a millisecond early; unfaulted health takes ~1 ms
+    assert min(health) >= 115
