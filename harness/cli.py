@@ -360,6 +360,78 @@ def browser(
     raise typer.Exit(_report(run.path, scenarios, gates, None))
 
 
+@app.command("pipeline")
+def pipeline(
+    config: ConfigOption = DEFAULT_CONFIG,
+    target: TargetOption = None,
+    jobs: Annotated[
+        int | None, typer.Option(min=1, help="jobs to run (default: workloads.pipeline.jobs)")
+    ] = None,
+    driver: Annotated[
+        str | None, typer.Option(help="api (POST /api/pipeline-job/) or stepfunctions (boto3)")
+    ] = None,
+    concurrency: Annotated[int | None, typer.Option(min=1, help="jobs at once (1 = consecutive)")] = None,
+    timeout: Annotated[str | None, typer.Option(help="per-job timeout with a unit, e.g. 10m")] = None,
+    stop_on_failure: Annotated[
+        bool, typer.Option("--stop-on-failure", help="stop at the first failed job")
+    ] = False,
+    resume: Annotated[str | None, typer.Option(help="continue an interrupted run (its id)")] = None,
+    gates: Annotated[str, typer.Option("--gates", "-g", help="gate set to judge with")] = "phase-2",
+    confirm_production: Annotated[
+        bool, typer.Option("--confirm-production", help="allow jobs on a target marked production: true")
+    ] = False,
+) -> None:
+    """Run pipeline jobs one after another, check every result, then judge and report.
+
+    Each job's row is written to runs/<id>/pipeline/jobs.parquet as soon as it ends, so an
+    interrupted run loses at most the job in flight and --resume RUN continues it.
+    """
+    from harness.runstore import open_run
+    from harness.units import parse_duration_s
+    from pipeline_bench.runner import run_pipeline
+
+    scenarios = load_scenarios(config)
+    name, chosen = scenarios.target(target)
+    if chosen.production and not confirm_production:
+        raise ConfigError(
+            f"target {name!r} is marked production: true; pipeline jobs on it need --confirm-production",
+            "add --confirm-production if you really mean to run jobs on production",
+        )
+    scenarios.gate_set(gates)
+    workload = scenarios.workloads.pipeline
+    chosen_driver = driver or workload.driver
+    if chosen_driver not in ("api", "stepfunctions"):
+        raise ConfigError(
+            f"--driver {chosen_driver!r} is not known", "use --driver api or --driver stepfunctions"
+        )
+    try:
+        timeout_s = parse_duration_s(timeout) if timeout else None
+    except ValueError as error:
+        raise ConfigError(f"--timeout {timeout!r}: {error}", "e.g. --timeout 10m") from None
+
+    with _target_urls(name, chosen) as (api_url, _web_url):
+        run = open_run(resume) if resume else create_run(name, config, gate_set=gates)
+        run.meta["status"] = "incomplete"
+        console.print(f"run {run.id}: {chosen_driver} pipeline jobs on {api_url}")
+        with _recording(run, scenarios, gates):
+            run_pipeline(
+                run, _pipeline_driver(chosen_driver, name, chosen, api_url), workload, api_url,
+                jobs=jobs, concurrency=concurrency, stop_on_failure=stop_on_failure, timeout_s=timeout_s,
+            )  # fmt: skip
+    raise typer.Exit(_report(run.path, scenarios, gates, None))
+
+
+def _pipeline_driver(kind: str, name: str, target: Target, api_url: str) -> object:
+    if kind == "api":
+        from pipeline_bench.driver_api import ApiDriver
+
+        return ApiDriver(api_url)
+    raise ConfigError(
+        f"the stepfunctions driver is not available for target {name!r} in this version",
+        "use --driver api",
+    )
+
+
 @contextmanager
 def _recording(run: Run, scenarios: Scenarios, gates: str) -> Iterator[None]:
     """Mark the run complete or aborted; on Ctrl-C still judge what was measured so far."""

@@ -117,3 +117,24 @@ def test_stack_up_curl_submit_status_down(tmp_path, pavi_data_dir, free_port) ->
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{url}/api/health", timeout=2)
     assert "not running" in run_cli("stack", "down", "--name", "clitest", env=env).stdout
+
+
+@pytest.mark.e2e
+def test_pipeline_command_starts_the_stack_judges_and_stops_it(tmp_path, pavi_data_dir, free_port) -> None:
+    config = tmp_path / "scenarios.yaml"
+    config.write_text(
+        f"targets:\n  local:\n    kind: local\n    port: {free_port}\n"
+        "gates:\n  small:\n    streak: {metric: pipeline.consecutive_successes, stat: longest, at_least: 3}\n"
+    )
+    env = {"PAVI_DATA_DIR": str(pavi_data_dir), "PAVI_RUNS_DIR": str(tmp_path / "runs")}
+    result = run_cli(
+        "pipeline", "--config", str(config), "--jobs", "3", "--gates", "small", env=env, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASS" in result.stdout
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "complete"
+    for name in ("report.html", "report.md", "junit.xml", "summary.json"):
+        assert (run_dir / "report" / name).is_file()
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"http://127.0.0.1:{free_port}/api/health", timeout=2)

@@ -1,0 +1,1 @@
+"""Pipeline bench: consecutive PAVI jobs, each checked and recorded; judging is left to `reports/`."""

@@ -1,0 +1,179 @@
+"""The workload's payload specs resolved into the concrete payload of every job.
+
+Jobs cycle through the specs (job 1 gets the first, job 2 the second, ...). A generated spec makes a
+new payload per job, seeded with the job's sequence number, so consecutive jobs differ (a cache or
+a stuck result cannot pass for a fresh run) and a resumed run gives a re-run job the same payload.
+Files are read and checked once, before any job is submitted, so a typo fails the command at once
+instead of as job 37.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.config import PayloadSpec
+from harness.errors import ConfigError
+from local_pavi.genome import FASTA_NAME, Genome, build_genome
+from local_pavi.payload import generate_payload
+
+# Upstream's Pipeline_seq_region: every field required except alt_seq_name_suffix.
+REQUIRED_FIELDS: dict[str, type] = {
+    "unique_entry_id": str,
+    "base_seq_name": str,
+    "seq_id": str,
+    "seq_strand": str,
+    "exon_seq_regions": list,
+    "cds_seq_regions": list,
+    "fasta_file_url": str,
+    "variant_ids": list,
+}
+FIX = "a payload file is a JSON list of PAVI seq-region objects (see docs/CONFIG.md)"
+
+
+@dataclass(frozen=True)
+class JobPayload:
+    """One job's body and what it must give."""
+
+    body: list[dict[str, Any]]
+    source: str  # the file as configured, or "generated:<entries>"
+    expect: str  # "completed" or "failed"
+    expected_alignment: bytes | None = None  # exact Clustal text the job must return
+    seed: int | None = None  # generated payloads only
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), "null" if value is None else "a number"
+    )
+
+
+def read_payload_file(path: Path) -> list[dict[str, Any]]:
+    """A payload file's entries, checked against upstream's schema.
+
+    Raises:
+        ConfigError: the file is missing or unreadable, not JSON, not a non-empty list of objects,
+            or an entry lacks a required field or has one of the wrong type.
+    """
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(f"payload file {path}: cannot be read ({error.strerror or error})", FIX) from None
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"payload file {path}: not JSON ({error})", FIX) from None
+    if not isinstance(body, list):
+        raise ConfigError(f"payload file {path}: the top level is {_kind(body)}, not a list", FIX)
+    if not body:
+        raise ConfigError(f"payload file {path}: the list holds no entries", FIX)
+    for number, entry in enumerate(body, start=1):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"payload file {path}: entry {number} is {_kind(entry)}, not an object", FIX)
+        for name, kind in REQUIRED_FIELDS.items():
+            if name not in entry:
+                raise ConfigError(f"payload file {path}: entry {number} lacks required field {name!r}", FIX)
+            if not isinstance(entry[name], kind):
+                raise ConfigError(
+                    f"payload file {path}: entry {number} field {name!r} is {_kind(entry[name])}, "
+                    f"not {'a list' if kind is list else 'a string'}",
+                    FIX,
+                )
+    return body
+
+
+def _read_expected(spec: PayloadSpec) -> bytes | None:
+    if spec.expected_alignment is None:
+        return None
+    where = spec.file if spec.file is not None else f"generated:{spec.entries}"
+    if spec.file is None:
+        raise ConfigError(
+            f"payload {where}: expected_alignment needs a payload file",
+            "generated payloads differ job by job (one seed per job); use `file:` for a fixed payload",
+        )
+    if spec.expect == "failed":
+        raise ConfigError(
+            f"payload {where}: expected_alignment cannot apply to a job expected to fail",
+            "drop expected_alignment, or expect: completed",
+        )
+    try:
+        return spec.expected_alignment.read_bytes()
+    except OSError as error:
+        raise ConfigError(
+            f"expected_alignment {spec.expected_alignment}: cannot be read ({error.strerror or error})",
+            "give the path of a Clustal file the job must reproduce byte for byte",
+        ) from None
+
+
+class PayloadPlan:
+    """Every job's payload, from the specs; all files are read and checked in the constructor."""
+
+    def __init__(self, specs: Sequence[PayloadSpec], api_url: str, genome: Genome | None = None) -> None:
+        if not specs:
+            raise ConfigError(
+                "the pipeline workload lists no payloads", "add e.g. `payloads: [{entries: 10}]`"
+            )
+        self.specs = list(specs)
+        self.fasta_file_url = f"{api_url.rstrip('/')}/genome/{FASTA_NAME}"
+        self._genome = genome
+        self._files: dict[int, list[dict[str, Any]]] = {}
+        self._digests: dict[int, str] = {}
+        self._expected: dict[int, bytes | None] = {}
+        for index, spec in enumerate(self.specs):
+            if spec.file is not None:
+                self._files[index] = read_payload_file(spec.file)
+                self._digests[index] = hashlib.sha256(spec.file.read_bytes()).hexdigest()
+            else:
+                transcripts = len(self.genome.transcripts)
+                if spec.entries > transcripts:
+                    raise ConfigError(
+                        f"generated payload of {spec.entries} entries: the local genome has {transcripts}",
+                        f"use at most {transcripts} entries",
+                    )
+            self._expected[index] = _read_expected(spec)
+
+    @property
+    def genome(self) -> Genome:
+        if self._genome is None:
+            self._genome = build_genome()
+        return self._genome
+
+    def for_job(self, seq: int) -> JobPayload:
+        """The payload of job `seq` (1-based); the same seq always gives the same payload."""
+        index = (seq - 1) % len(self.specs)
+        spec = self.specs[index]
+        if spec.file is not None:
+            return JobPayload(self._files[index], str(spec.file), spec.expect, self._expected[index])
+        body = generate_payload(
+            spec.entries, fasta_file_url=self.fasta_file_url, seed=seq, genome=self.genome
+        )
+        return JobPayload(body, f"generated:{spec.entries}", spec.expect, None, seed=seq)
+
+    def describe(self) -> list[dict[str, Any]]:
+        """What each spec is, for run.json (a file's digest pins down exactly what was submitted)."""
+        described = []
+        for index, spec in enumerate(self.specs):
+            item: dict[str, Any] = {"expect": spec.expect}
+            if spec.file is not None:
+                item |= {
+                    "source": str(spec.file),
+                    "entries": len(self._files[index]),
+                    "sha256": self._digests[index],
+                }
+            else:
+                item |= {
+                    "source": f"generated:{spec.entries}",
+                    "entries": spec.entries,
+                    "seed": "job seq",
+                    "fasta_file_url": self.fasta_file_url,
+                }
+            expected = self._expected[index]
+            if expected is not None:
+                item["expected_alignment"] = str(spec.expected_alignment)
+                item["expected_alignment_sha256"] = hashlib.sha256(expected).hexdigest()
+            described.append(item)
+        return described
