@@ -45,8 +45,9 @@ $(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json $(WEB)/package.
 $(WEB)/dist/result.js: $(WEB)/node_modules/.package-lock.json $(wildcard $(WEB)/src/*.js)
 	cd $(WEB) && npm run --silent build
 
+# The full validation of gate set phase-2 on the local stack, at the plan's sizes (about 6 minutes).
 demo: setup
-	$(BIN)/pavi-validate demo
+	$(BIN)/pavi-validate run --gates phase-2
 
 test: setup
 	$(BIN)/ruff check .

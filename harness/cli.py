@@ -17,6 +17,7 @@ from rich.table import Table
 from harness import __version__, stack
 from harness.config import DEFAULT_CONFIG, Faults, Scenarios, Target, load_scenarios
 from harness.errors import ConfigError, ExitCode, HarnessError
+from harness.parts import MEASURE, Overrides, Where, parts_for, run_parts
 from harness.runstore import Run, create_run, iter_runs
 
 console = Console()
@@ -244,6 +245,71 @@ def report(
     raise typer.Exit(_report(run, scenarios, gate_set, baseline))
 
 
+GatesOption = Annotated[str, typer.Option("--gates", "-g", help="gate set to judge with")]
+ConfirmProduction = Annotated[
+    bool,
+    typer.Option("--confirm-production", help="allow load, jobs or a full run on a production: true target"),
+]
+
+
+def _duration(option: str, value: str | None) -> float | None:
+    from harness.units import parse_duration_s
+
+    try:
+        return parse_duration_s(value) if value else None
+    except ValueError as error:
+        raise ConfigError(f"{option} {value!r}: {error}", f"e.g. {option} 90s") from None
+
+
+def _measure(
+    config: Path,
+    target: str | None,
+    gates: str,
+    parts: list[str] | None,
+    options: Overrides,
+    confirm_production: bool = False,
+    resume: str | None = None,
+) -> None:
+    """Resolve the target, measure the parts into one run, then judge and report it."""
+    from harness.runstore import open_run
+
+    scenarios = load_scenarios(config)
+    name, chosen = scenarios.target(target)
+    scenarios.gate_set(gates)  # fail on an unknown set before anything is sent
+    wanted = parts if parts is not None else parts_for(scenarios, gates)
+    if chosen.production and not confirm_production and {"load", "pipeline"} & set(wanted):
+        raise ConfigError(
+            f"target {name!r} is marked production: true; load and jobs on it need --confirm-production",
+            "add --confirm-production if you really mean to send them to production",
+        )
+    with _target_urls(name, chosen) as (api_url, web_url):
+        run = open_run(resume) if resume else create_run(name, config, gate_set=gates, parts_planned=wanted)
+        console.print(f"run {run.id}: {', '.join(wanted) or 'nothing to measure'} on {api_url}")
+        where = Where(name, chosen, api_url, web_url)
+        with _recording(run, scenarios, gates):
+            if parts is None:
+                run_parts(run, scenarios, where, wanted, options, console)
+            else:
+                for part in wanted:
+                    MEASURE[part](run, scenarios, where, options)
+    raise typer.Exit(_report(run.path, scenarios, gates, None))
+
+
+@app.command("run")
+def run_all(
+    config: ConfigOption = DEFAULT_CONFIG,
+    target: TargetOption = None,
+    gates: GatesOption = "phase-2",
+    confirm_production: ConfirmProduction = False,
+) -> None:
+    """The full validation: run every part the gate set needs, in one run, and write one report.
+
+    Order: sources, pipeline, browser, load (the 500-user load last, alone on the machine). A part
+    that fails is recorded and its gates become INVALID with the reason; the other parts still run.
+    """
+    _measure(config, target, gates, None, Overrides(), confirm_production)
+
+
 @app.command("load")
 def load(
     config: ConfigOption = DEFAULT_CONFIG,
@@ -254,48 +320,18 @@ def load(
     spawn_rate: Annotated[float | None, typer.Option(min=0.1, help="users started per second")] = None,
     duration: Annotated[str | None, typer.Option(help="run time with a unit, e.g. 5m, 90s")] = None,
     workers: Annotated[int, typer.Option(min=0, help="Locust worker processes (0: one process)")] = 0,
-    gates: Annotated[str, typer.Option("--gates", "-g", help="gate set to judge with")] = "phase-2",
-    confirm_production: Annotated[
-        bool, typer.Option("--confirm-production", help="allow load on a target marked production: true")
-    ] = False,
+    gates: GatesOption = "phase-2",
+    confirm_production: ConfirmProduction = False,
 ) -> None:
     """Run the Locust load test headless against a target, then judge and report it.
 
     Every request is recorded in runs/<id>/load/requests.parquet; the report is computed from those
     raw samples. Against the local target the stack is started (and stopped) as needed.
     """
-    from harness.units import parse_duration_s
-    from loadtests.runner import run_load
-
-    scenarios = load_scenarios(config)
-    name, chosen = scenarios.target(target)
-    if chosen.production and not confirm_production:
-        raise ConfigError(
-            f"target {name!r} is marked production: true; load on it needs --confirm-production",
-            "add --confirm-production if you really mean to load production",
-        )
-    scenarios.gate_set(gates)  # fail on an unknown set before any load is sent
-    workload = scenarios.workloads.load
-    try:
-        duration_s = parse_duration_s(duration) if duration else None
-    except ValueError as error:
-        raise ConfigError(f"--duration {duration!r}: {error}", "e.g. --duration 90s") from None
-
-    with _target_urls(name, chosen) as (api_url, _web_url):
-        run = create_run(name, config, gate_set=gates)
-        console.print(f"run {run.id}: load on {api_url}")
-        run.record_part("load", settle_s=workload.settle, target_url=api_url)
-        with _recording(run, scenarios, gates):
-            run_load(
-                run,
-                api_url,
-                workload,
-                users=users,
-                spawn_rate=spawn_rate,
-                duration_s=duration_s,
-                workers=workers,
-            )
-    raise typer.Exit(_report(run.path, scenarios, gates, None))
+    options = Overrides(
+        users=users, spawn_rate=spawn_rate, duration_s=_duration("--duration", duration), workers=workers
+    )
+    _measure(config, target, gates, ["load"], options, confirm_production)
 
 
 @app.command("browser")
@@ -314,50 +350,22 @@ def browser(
     uuid: Annotated[
         str | None, typer.Option(help="an existing completed job to show (remote targets)")
     ] = None,
-    gates: Annotated[str, typer.Option("--gates", "-g", help="gate set to judge with")] = "phase-1",
+    gates: GatesOption = "phase-1",
 ) -> None:
     """Measure the alignment view's frame rate in Chromium (Playwright), then judge and report it.
 
     Against the local target the harness makes the N-sequence job itself; against a deployed web UI,
     give --uuid (or workloads.browser.job_uuid) of a completed job with that many sequences.
     """
-    from browser_bench.jobs import ensure_alignment_job
-    from browser_bench.runner import run_browser
-    from harness.units import parse_duration_s
-    from local_pavi.genome import FASTA_NAME
-
-    scenarios = load_scenarios(config)
-    name, chosen = scenarios.target(target)
-    scenarios.gate_set(gates)
-    workload = scenarios.workloads.browser
-    if sequences is not None:
-        workload = workload.model_copy(update={"sequences": sequences})
-    try:
-        per_interaction = parse_duration_s(interaction_time) if interaction_time else None
-    except ValueError as error:
-        raise ConfigError(
-            f"--interaction-time {interaction_time!r}: {error}", "e.g. --interaction-time 3s"
-        ) from None
-    job = uuid or workload.job_uuid
-    if chosen.kind != "local" and job is None:
-        raise ConfigError(
-            f"target {name!r} is remote: the browser bench needs a completed job to show",
-            "pass --uuid <job uuid> or set workloads.browser.job_uuid in scenarios.yaml",
-        )
-    with _target_urls(name, chosen) as (api_url, web_url):
-        if job is None:
-            with err_console.status(f"preparing a {workload.sequences}-sequence alignment job ..."):
-                job = ensure_alignment_job(
-                    api_url, workload.sequences, f"{api_url}/genome/{FASTA_NAME}", timeout_s=900
-                )
-        run = create_run(name, config, gate_set=gates)
-        console.print(f"run {run.id}: alignment view of job {job} on {web_url}")
-        with _recording(run, scenarios, gates):
-            run_browser(
-                run, web_url, job, workload, repeats=repeats, interaction_time_s=per_interaction,
-                uncapped=uncapped, cpu_throttle=cpu_throttle,
-            )  # fmt: skip
-    raise typer.Exit(_report(run.path, scenarios, gates, None))
+    options = Overrides(
+        sequences=sequences,
+        repeats=repeats,
+        interaction_time_s=_duration("--interaction-time", interaction_time),
+        uncapped=uncapped,
+        cpu_throttle=cpu_throttle,
+        uuid=uuid,
+    )
+    _measure(config, target, gates, ["browser"], options)
 
 
 @app.command("pipeline")
@@ -376,65 +384,29 @@ def pipeline(
         bool, typer.Option("--stop-on-failure", help="stop at the first failed job")
     ] = False,
     resume: Annotated[str | None, typer.Option(help="continue an interrupted run (its id)")] = None,
-    gates: Annotated[str, typer.Option("--gates", "-g", help="gate set to judge with")] = "phase-2",
-    confirm_production: Annotated[
-        bool, typer.Option("--confirm-production", help="allow jobs on a target marked production: true")
-    ] = False,
+    gates: GatesOption = "phase-2",
+    confirm_production: ConfirmProduction = False,
 ) -> None:
     """Run pipeline jobs one after another, check every result, then judge and report.
 
     Each job's row is written to runs/<id>/pipeline/jobs.parquet as soon as it ends, so an
     interrupted run loses at most the job in flight and --resume RUN continues it.
     """
-    from harness.runstore import open_run
-    from harness.units import parse_duration_s
-    from pipeline_bench.runner import run_pipeline
-
-    scenarios = load_scenarios(config)
-    name, chosen = scenarios.target(target)
-    if chosen.production and not confirm_production:
-        raise ConfigError(
-            f"target {name!r} is marked production: true; pipeline jobs on it need --confirm-production",
-            "add --confirm-production if you really mean to run jobs on production",
-        )
-    scenarios.gate_set(gates)
-    workload = scenarios.workloads.pipeline
-    chosen_driver = driver or workload.driver
-    if chosen_driver not in ("api", "stepfunctions"):
-        raise ConfigError(
-            f"--driver {chosen_driver!r} is not known", "use --driver api or --driver stepfunctions"
-        )
-    try:
-        timeout_s = parse_duration_s(timeout) if timeout else None
-    except ValueError as error:
-        raise ConfigError(f"--timeout {timeout!r}: {error}", "e.g. --timeout 10m") from None
-
-    with _target_urls(name, chosen) as (api_url, _web_url):
-        run = open_run(resume) if resume else create_run(name, config, gate_set=gates)
-        run.meta["status"] = "incomplete"
-        console.print(f"run {run.id}: {chosen_driver} pipeline jobs on {api_url}")
-        with _recording(run, scenarios, gates):
-            run_pipeline(
-                run, _pipeline_driver(chosen_driver, name, chosen, api_url), workload, api_url,
-                jobs=jobs, concurrency=concurrency, stop_on_failure=stop_on_failure, timeout_s=timeout_s,
-            )  # fmt: skip
-    raise typer.Exit(_report(run.path, scenarios, gates, None))
-
-
-def _pipeline_driver(kind: str, name: str, target: Target, api_url: str) -> object:
-    if kind == "api":
-        from pipeline_bench.driver_api import ApiDriver
-
-        return ApiDriver(api_url)
-    raise ConfigError(
-        f"the stepfunctions driver is not available for target {name!r} in this version",
-        "use --driver api",
+    options = Overrides(
+        jobs=jobs,
+        driver=driver,
+        concurrency=concurrency,
+        timeout_s=_duration("--timeout", timeout),
+        stop_on_failure=stop_on_failure,
     )
+    _measure(config, target, gates, ["pipeline"], options, confirm_production, resume)
 
 
 @contextmanager
 def _recording(run: Run, scenarios: Scenarios, gates: str) -> Iterator[None]:
     """Mark the run complete or aborted; on Ctrl-C still judge what was measured so far."""
+    run.meta["status"] = "incomplete"
+    run.save()
     try:
         yield
     except KeyboardInterrupt:

@@ -47,6 +47,8 @@ class StackState:
     log: str
     started: float = field(default_factory=time.time)
     faults: dict[str, float] = field(default_factory=dict)
+    # backend stepfunctions: endpoint_url, region, state_machine_arn, jobs_table, queues (moto server)
+    aws: dict[str, object] = field(default_factory=dict)
 
     @property
     def api_url(self) -> str:
@@ -103,11 +105,6 @@ def start_stack(
     """Start a stack and wait until its API answers; raise with the log's tail if it does not."""
     if target.kind != "local":
         raise ConfigError(f"target {name!r} is not local", "`stack up` only starts targets with kind: local")
-    if target.backend != "inprocess":
-        raise ConfigError(
-            f"backend {target.backend!r} is not available in this version of the local stack",
-            "use backend: inprocess",
-        )
     if shutil.which("clustalo") is None:
         raise EnvironmentProblem(
             "Clustal Omega (clustalo) is not installed; the local stack's pipeline needs it",
@@ -160,6 +157,8 @@ def start_stack(
                 f"read {log_path}; `make setup` installs what the stack needs",
             )
         if healthy(state.url, timeout=1.0):
+            if state.backend == "stepfunctions":
+                state.aws = httpx.get(f"{state.url}/_pavi/stats", timeout=10.0).json()["aws"]
             write_json_atomic(_state_file(name), asdict(state))
             return state
         time.sleep(0.2)

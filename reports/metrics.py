@@ -320,10 +320,18 @@ _BY_PART: dict[str, Callable[[Gate, RunData], Measurement | None]] = {
 
 
 def measure(gate: Gate, data: RunData) -> Measurement | None:
-    """The measurement a gate asks for; None when its part did not run (the judge says SKIPPED)."""
-    part = METRICS[gate.metric].part
-    measurer = _BY_PART.get(part)
-    return measurer(gate, data) if measurer else None
+    """The measurement a gate asks for; None when its part did not run (the judge says SKIPPED).
+
+    A part that failed to run leaves an empty measurement naming the failure (the judge: INVALID).
+    """
+    spec = METRICS[gate.metric]
+    measurer = _BY_PART.get(spec.part)
+    measured = measurer(gate, data) if measurer else None
+    how = data.part(spec.part)
+    if how.get("status") == "failed" and (measured is None or measured.value is None):
+        reason = f"the {spec.part} part failed to run: {how.get('error', 'no reason recorded')}"
+        return Measurement(gate.metric, gate.statistic, spec.unit, None, 0, facts={"empty_reason": reason})
+    return measured
 
 
 def error_table(data: RunData, limit: int = 20) -> pd.DataFrame:

@@ -138,3 +138,37 @@ def test_pipeline_command_starts_the_stack_judges_and_stops_it(tmp_path, pavi_da
         assert (run_dir / "report" / name).is_file()
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{free_port}/api/health", timeout=2)
+
+
+@pytest.mark.e2e
+def test_full_run_measures_every_part_and_survives_a_failing_one(tmp_path, pavi_data_dir, free_port) -> None:
+    """`run` measures the parts its gate set needs into one run; a part that cannot run is INVALID."""
+    config = tmp_path / "scenarios.yaml"
+    config.write_text(
+        f"targets:\n  local: {{kind: local, port: {free_port}}}\n"
+        "workloads:\n"
+        "  load: {users: 10, spawn_rate: 10, duration: 8s, settle: 1s, think_time: [100ms, 200ms]}\n"
+        "  browser: {sequences: 5, repeats: 1, interaction_time: 1s, interactions: [color_scheme]}\n"
+        "  pipeline: {jobs: 3, payloads: [{entries: 3}]}\n"
+        "gates:\n"
+        "  tiny:\n"
+        "    errors: {metric: load.error_rate, at_most: 50%}\n"
+        "    streak: {metric: pipeline.consecutive_successes, stat: longest, at_least: 3}\n"
+        "    redraws: {metric: browser.redraw_rate, above: 0}\n"
+        "    e2e: {metric: e2e.pass_rate, at_least: 100%}\n"
+    )
+    env = {"PAVI_DATA_DIR": str(pavi_data_dir), "PAVI_RUNS_DIR": str(tmp_path / "runs")}
+    result = run_cli("run", "--config", str(config), "--gates", "tiny", env=env, cwd=tmp_path)
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    summary = json.loads((run_dir / "report" / "summary.json").read_text())
+    verdicts = {gate["name"]: gate["verdict"] for gate in summary["gates"]}
+    reasons = {gate["name"]: gate["reason"] for gate in summary["gates"]}
+    assert verdicts["streak"] == "PASS", reasons
+    assert verdicts["errors"] == "PASS", reasons
+    assert verdicts["e2e"] == "INVALID", reasons
+    assert "sources part failed" in reasons["e2e"]
+    assert verdicts["redraws"] in ("PASS", "INCONCLUSIVE"), reasons  # one repeat: no interval
+    assert result.returncode == 3, result.stdout + result.stderr
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["parts_planned"] == ["sources", "pipeline", "browser", "load"]
+    assert meta["parts"]["sources"]["status"] == "failed"
