@@ -25,6 +25,7 @@ from pydantic import (
 from harness.errors import ConfigError
 from harness.registry import METRICS
 from harness.units import parse_duration_s, parse_ratio
+from sources.spec import SourcesSpec
 
 DEFAULT_CONFIG = Path("scenarios.yaml")
 
@@ -229,6 +230,7 @@ class Scenarios(_Model):
     targets: dict[str, Target] = Field(default_factory=lambda: {"local": Target(kind="local")})
     workloads: Workloads = Workloads()
     gates: dict[str, dict[str, Gate]] = Field(default_factory=dict)
+    sources: SourcesSpec | None = None  # AWS and CI evidence (sources/README.md)
 
     @model_validator(mode="after")
     def _default_target_exists(self) -> Scenarios:

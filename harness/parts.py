@@ -134,7 +134,17 @@ def pipeline_driver(kind: str, where: Where) -> object:
 
 
 def measure_sources(run: Run, scenarios: Scenarios, where: Where, options: Overrides) -> None:
-    raise HarnessError("collecting AWS and CI evidence is not available in this version", "")
+    from sources.collect import collect
+
+    if scenarios.sources is None:
+        raise ConfigError(
+            "the gate set needs AWS or CI evidence but scenarios.yaml has no `sources:` block",
+            "add one (sources/README.md) or judge a gate set without cost/CloudWatch/E2E gates",
+        )
+    outcomes = collect(run, where.target, scenarios.sources, urls=(where.api_url, where.web_url))
+    failed = [name for name, facts in outcomes.items() if facts.get("status") == "failed"]
+    if failed and len(failed) == len(outcomes):
+        raise HarnessError(f"every source failed: {', '.join(failed)} (see run.json parts.sources)")
 
 
 MEASURE: dict[str, Callable[[Run, Scenarios, Where, Overrides], None]] = {

@@ -312,10 +312,109 @@ def _measure_pipeline(gate: Gate, data: RunData) -> Measurement | None:
     )
 
 
+_SOURCE_OF = {
+    "cost": "cost",
+    "cloudwatch": "cloudwatch",
+    "e2e": "e2e",
+    "deploy": "smoke",
+}
+
+
+def _measure_sources(gate: Gate, data: RunData) -> Measurement | None:
+    """Evidence gates. Cost compares the run's period with its own baseline period (see `own_baseline`)."""
+    spec = METRICS[gate.metric]
+    stat = gate.statistic
+    source = _SOURCE_OF[gate.metric.split(".")[0]]
+    how = data.part("sources").get(source)
+    if how is None:
+        return None  # this source was not asked for in this run
+    if how.get("status") == "failed":
+        reason = f"collecting {source} failed: {how.get('error', 'no reason recorded')}"
+        return Measurement(gate.metric, stat, spec.unit, None, 0, facts={"empty_reason": reason})
+    evidence = data.evidence
+
+    def empty(reason: str) -> Measurement:
+        return Measurement(gate.metric, stat, spec.unit, None, 0, facts={"empty_reason": reason})
+
+    if gate.metric == "cost.monthly_usd":
+        totals = (evidence.get("cost.json") or {}).get("period")
+        if totals is None:
+            return empty("no Cost Explorer total for the period")
+        if not totals.get("complete", False):
+            return Measurement(gate.metric, stat, spec.unit, None, 0, facts={
+                "pending": True,
+                "pending_reason": "the cost period is not complete yet (Cost Explorer lags up to a day)",
+            })  # fmt: skip
+        return Measurement(
+            gate.metric, stat, spec.unit, float(totals["total_usd"]), int(totals.get("days", 1))
+        )
+    if gate.metric.startswith("cloudwatch."):
+        frame = evidence.get("cloudwatch")
+        if frame is None or not len(frame):
+            return empty("CloudWatch returned no data points for the window")
+
+        def series(query_id: str) -> pd.Series:
+            return frame.loc[frame["query_id"] == query_id, "value"].astype(float)
+
+        if gate.metric == "cloudwatch.api_latency_ms":
+            values = series("alb_latency_p95") * 1000  # ALB TargetResponseTime is in seconds
+            if not len(values):
+                return empty("no ALB TargetResponseTime p95 data points")
+            # a window's p95 cannot be rebuilt from per-period p95s: judge the worst period
+            return Measurement(gate.metric, stat, spec.unit, float(values.max()), len(values),
+                               facts={"periods": len(values), "note": "worst period's p95"})  # fmt: skip
+        if gate.metric == "cloudwatch.error_rate":
+            errors, requests = int(series("alb_5xx").sum()), int(series("alb_requests").sum())
+            if requests == 0:
+                return empty("no ALB RequestCount in the window")
+            return Measurement(
+                gate.metric, stat, spec.unit, errors / requests, requests, wilson_ci(errors, requests)
+            )
+        values = series("sfn_time_mean") / 1000  # Step Functions ExecutionTime is in milliseconds
+        if not len(values):
+            return empty("no Step Functions ExecutionTime data points")
+        return Measurement(
+            gate.metric, stat, spec.unit, float(values.mean()), len(values), mean_ci(values.to_numpy())
+        )
+    if gate.metric == "e2e.pass_rate":
+        cases = evidence.get("e2e")
+        if cases is None or not len(cases):
+            return empty("no E2E test cases were read")
+        counted = cases[cases["outcome"] != "skipped"]
+        passed = int((counted["outcome"] == "passed").sum())
+        failing = counted.loc[counted["outcome"] != "passed", "name"].astype(str).head(5).tolist()
+        facts: dict[str, Fact] = {"skipped": len(cases) - len(counted)}
+        if failing:
+            facts["first_failure"] = ", ".join(failing)
+        # every test case ran: an exact count, not a sample, so no interval
+        return Measurement(gate.metric, stat, spec.unit, passed / len(counted) if len(counted) else None,
+                           len(counted), None, None, facts)  # fmt: skip
+    checks = (evidence.get("smoke.json") or {}).get("checks", {})
+    check = checks.get("web" if gate.metric == "deploy.web_up" else "api")
+    if check is None:
+        return empty("no deploy smoke check recorded")
+    facts = {"url": check.get("url"), "status": check.get("status"), "error": check.get("error")}
+    return Measurement(gate.metric, stat, spec.unit, 1.0 if check.get("ok") else 0.0, 1, None, None, facts)
+
+
+def own_baseline(gate: Gate, data: RunData) -> Measurement | None:
+    """Cost gates compare with the baseline period collected in the same run."""
+    if gate.metric != "cost.monthly_usd":
+        return None
+    totals = (data.evidence.get("cost.json") or {}).get("baseline")
+    if not totals or not totals.get("complete", False):
+        return None
+    spec = METRICS[gate.metric]
+    return Measurement(
+        gate.metric, gate.statistic, spec.unit, float(totals["total_usd"]), int(totals.get("days", 1))
+    )
+
+
 _BY_PART: dict[str, Callable[[Gate, RunData], Measurement | None]] = {
     "load": _measure_load,
     "browser": _measure_browser,
     "pipeline": _measure_pipeline,
+    "sources": _measure_sources,
 }
 
 

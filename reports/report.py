@@ -8,7 +8,7 @@ from pathlib import Path
 from harness.config import Scenarios
 from harness.runstore import Run, open_run
 from reports import judge as judging
-from reports.metrics import endpoint_table, error_table, measure
+from reports.metrics import endpoint_table, error_table, measure, own_baseline
 from reports.model import Report
 from reports.rundata import RunData, load_run_data
 
@@ -37,10 +37,11 @@ def build_report(run: Run, scenarios: Scenarios, gate_set: str, baseline: Run | 
     gates = scenarios.gate_set(gate_set)
     data = load_run_data(run)
     measurements = {name: measure(gate, data) for name, gate in gates.items()}
-    baselines = None
     if baseline is not None:
         base_data = load_run_data(baseline)
         baselines = {name: measure(gate, base_data) for name, gate in gates.items()}
+    else:
+        baselines = {name: own_baseline(gate, data) for name, gate in gates.items()}
     results = judging.judge(gate_set, gates, measurements, baselines)
     from reports.plots import figures_for
 

@@ -28,6 +28,7 @@ class RunData:
     frames: pd.DataFrame | None = None
     interactions: pd.DataFrame | None = None
     jobs: pd.DataFrame | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)  # sources/: frames and json by file stem
     unreadable: list[str] = field(default_factory=list)
 
     def part(self, name: str) -> dict[str, Any]:
@@ -76,6 +77,16 @@ def load_run_data(run: Run) -> RunData:
     if browser_dir.is_dir():
         data.frames = read_parquet_parts(browser_dir / "frames.parquet", data.unreadable)
         data.interactions = read_parquet_parts(browser_dir / "interactions.parquet", data.unreadable)
+    sources_dir = run.path / "sources"
+    if sources_dir.is_dir():
+        for name in ("cost", "cloudwatch", "e2e"):
+            frame = read_parquet_parts(sources_dir / f"{name}.parquet", data.unreadable)
+            if frame is not None:
+                data.evidence[name] = frame
+        for name in ("cost", "cloudwatch", "e2e", "smoke"):
+            facts = _json(sources_dir / f"{name}.json")
+            if facts is not None:
+                data.evidence[f"{name}.json"] = facts
     jobs_file = run.path / "pipeline" / "jobs.parquet"
     if jobs_file.exists():
         data.jobs = read_parquet_parts(jobs_file, data.unreadable)
