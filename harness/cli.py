@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -99,6 +100,9 @@ def stack_up(
     name: StackName = "local",
     port: Annotated[int | None, typer.Option(help="port on 127.0.0.1 (default: the target's)")] = None,
     workers: Annotated[int | None, typer.Option(help="pipeline jobs running at once")] = None,
+    backend: Annotated[
+        str | None, typer.Option(help="inprocess (today's PAVI) or stepfunctions (on moto)")
+    ] = None,
     latency_ms: Annotated[float | None, typer.Option(help="added latency on /api routes")] = None,
     latency_jitter_ms: Annotated[float | None, typer.Option(help="± uniform jitter on that latency")] = None,
     error_ratio: Annotated[float | None, typer.Option(help="share of /api answers turned into 503")] = None,
@@ -111,7 +115,7 @@ def stack_up(
     """Start a local PAVI stack in the background and print its URLs."""
     scenarios = load_scenarios(config)
     _, chosen = scenarios.target(target or "local")
-    overrides = _given(port=port, pipeline_workers=workers)
+    overrides = _given(port=port, pipeline_workers=workers, backend=backend)
     fault_overrides = _given(
         latency_ms=latency_ms,
         latency_jitter_ms=latency_jitter_ms,
@@ -120,7 +124,12 @@ def stack_up(
         slow_frame_ms=slow_frame_ms,
     )
     faults = Faults.model_validate({**chosen.faults.model_dump(), **fault_overrides})
-    chosen = chosen.model_copy(update={**overrides, "faults": faults})
+    try:
+        chosen = Target.model_validate({**chosen.model_dump(), **overrides, "faults": faults})
+    except ValidationError as error:
+        raise ConfigError(
+            f"stack up: {error.errors()[0]['msg']}", "see `pavi-validate stack up --help`"
+        ) from None
     with err_console.status(f"starting stack {name!r} (first start generates the genome)..."):
         state = stack.start_stack(name, chosen, seed=seed)
     console.print(f"stack [bold]{name}[/] up (pid {state.pid}, backend {state.backend})")
@@ -131,6 +140,11 @@ def stack_up(
     active = {key: value for key, value in state.faults.items() if value}
     if active:
         console.print(f"  faults  {active}")
+    if state.aws:
+        aws = state.aws
+        console.print(
+            f"  AWS     {aws['endpoint_url']} (moto)  {aws['state_machine_arn']}  table {aws['jobs_table']}"
+        )
 
 
 def _genome_name() -> str:

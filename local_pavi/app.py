@@ -17,6 +17,7 @@ from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from local_pavi.faults import FaultInjector, FaultSettings
 from local_pavi.jobs import Job, JobStatus, JobStore
@@ -61,38 +62,54 @@ class StackSettings:
     seed: int | None = None
     cache_min_sequences: int = 100
     backend: str = "inprocess"
+    aws: Any = None  # local_pavi.sfn_backend.AwsStack when backend is "stepfunctions"
 
 
 def create_app(settings: StackSettings) -> FastAPI:
     faults = settings.faults or FaultSettings()
     rng = random.Random(settings.seed)
-    store = JobStore()
-    runner = PipelineRunner(
-        store,
-        settings.genome_fasta,
-        settings.chromosomes,
-        faults,
-        rng,
-        workers=settings.workers,
-        cache_dir=settings.data_dir / "alignment-cache",
-        cache_min_sequences=settings.cache_min_sequences,
-    )
     jobs_dir = settings.data_dir / "jobs"
+    store: Any
+    runner: Any
+    if settings.backend == "stepfunctions":
+        from local_pavi.sfn_backend import create_sfn_backend
+
+        store, runner = create_sfn_backend(
+            settings.aws, jobs_dir, settings.genome_fasta, settings.chromosomes, faults, rng,
+            settings.workers, settings.data_dir / "alignment-cache", settings.cache_min_sequences,
+        )  # fmt: skip
+    else:
+        store = JobStore()
+        runner = PipelineRunner(
+            store,
+            settings.genome_fasta,
+            settings.chromosomes,
+            faults,
+            rng,
+            workers=settings.workers,
+            cache_dir=settings.data_dir / "alignment-cache",
+            cache_min_sequences=settings.cache_min_sequences,
+        )
+    blocking = settings.backend == "stepfunctions"
     timings = ServerTimings()
 
     app = FastAPI(title="PAVI (local stand-in)", on_shutdown=[runner.shutdown])
     api = APIRouter(prefix="/api")
     not_found: dict[int | str, dict[str, Any]] = {404: {"model": HttpError}}
 
-    def job_or_404(uuid: UUID) -> Job:
-        job = store.get(uuid)
+    async def call(work: Any, *args: Any) -> Any:
+        """DynamoDB and Step Functions calls block: keep them off the event loop."""
+        return await run_in_threadpool(work, *args) if blocking else work(*args)
+
+    async def job_or_404(uuid: UUID) -> Job:
+        job = await call(store.get, uuid)
         if job is None:
             raise HTTPException(status_code=404, detail="Job not found.")
         return job
 
-    def result_file(uuid: UUID, name: str) -> Path:
+    async def result_file(uuid: UUID, name: str) -> Path:
         path = jobs_dir / str(uuid) / name
-        job = store.get(uuid)
+        job = await call(store.get, uuid)
         if job is None or job.status is not JobStatus.COMPLETED or not path.is_file():
             raise HTTPException(status_code=404, detail="File not found.")
         return path
@@ -109,25 +126,25 @@ def create_app(settings: StackSettings) -> FastAPI:
     async def create_job(pipeline_seq_regions: list[PipelineSeqRegion]) -> PipelineJob:
         uuid = uuid1()
         job = Job(uuid=uuid, result_dir=jobs_dir / str(uuid))
-        store.add(job)
-        runner.submit(job, [region.model_dump() for region in pipeline_seq_regions])
+        await call(store.add, job)
+        await call(runner.submit, job, [region.model_dump() for region in pipeline_seq_regions])
         return PipelineJob(**job.public())
 
     @api.get("/pipeline-job/{uuid}", responses=not_found)
     async def get_job(uuid: UUID) -> PipelineJob:
-        return PipelineJob(**job_or_404(uuid).public())
+        return PipelineJob(**(await job_or_404(uuid)).public())
 
     @api.get("/pipeline-job/{uuid}/result/alignment", responses=not_found)
     async def alignment(uuid: UUID) -> FileResponse:
-        return FileResponse(result_file(uuid, ALIGNMENT_FILE), media_type="text/plain")
+        return FileResponse(await result_file(uuid, ALIGNMENT_FILE), media_type="text/plain")
 
     @api.get("/pipeline-job/{uuid}/result/seq-info", responses=not_found)
     async def seq_info(uuid: UUID) -> FileResponse:
-        return FileResponse(result_file(uuid, SEQ_INFO_FILE), media_type="application/json")
+        return FileResponse(await result_file(uuid, SEQ_INFO_FILE), media_type="application/json")
 
     @api.get("/pipeline-job/{uuid}/logs", responses={400: {"model": HttpError}, **not_found})
     async def logs(uuid: UUID) -> PlainTextResponse:
-        job = job_or_404(uuid)
+        job = await job_or_404(uuid)
         if job.status < JobStatus.FAILED:
             raise HTTPException(
                 status_code=400,
@@ -155,7 +172,7 @@ def create_app(settings: StackSettings) -> FastAPI:
 
     @admin.get("/jobs/{uuid}", responses=not_found)
     async def job_timings(uuid: UUID) -> dict[str, object]:
-        return job_or_404(uuid).timings()
+        return (await job_or_404(uuid)).timings()
 
     @admin.get("/server-timing")
     async def server_timing(since: float = 0.0) -> dict[str, list]:
@@ -163,7 +180,11 @@ def create_app(settings: StackSettings) -> FastAPI:
 
     @admin.get("/stats")
     async def stats() -> dict[str, object]:
-        return {"backend": settings.backend, "jobs": store.counts(), "in_flight": runner.in_flight}
+        answer = {"backend": settings.backend, "jobs": await call(store.counts)}
+        answer["in_flight"] = await call(lambda: runner.in_flight)
+        if settings.aws is not None:
+            answer["aws"] = settings.aws.as_dict()
+        return answer
 
     app.include_router(admin)
 

@@ -7,6 +7,7 @@ stack behaves like a deployed PAVI: a separate process with its own event loop.
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 from pathlib import Path
 
@@ -23,7 +24,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--data-dir", type=Path, default=Path(".pavi"))
     parser.add_argument("--workers", type=int, default=2, help="pipeline jobs running at once")
-    parser.add_argument("--backend", choices=["inprocess"], default="inprocess")
+    parser.add_argument("--backend", choices=["inprocess", "stepfunctions"], default="inprocess")
     parser.add_argument("--seed", type=int, default=None, help="seed for fault draws (reproducible faults)")
     parser.add_argument("--cache-min-sequences", type=int, default=100)
     for name in ("latency-ms", "latency-jitter-ms", "error-ratio", "pipeline-failure-ratio", "slow-frame-ms"):
@@ -35,6 +36,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     args.data_dir.mkdir(parents=True, exist_ok=True)
     genome_fasta = write_genome(args.data_dir / "genome")
+    aws = None
+    if args.backend == "stepfunctions":
+        from local_pavi.sfn_backend import MotoServer, provision
+
+        moto = MotoServer(args.data_dir / f"moto-{args.port}.log", host=args.host)
+        atexit.register(moto.stop)  # on any exit; `stack down` also signals our whole process group
+        moto.start()
+        aws = provision(moto.endpoint_url)
     faults = FaultSettings(
         latency_ms=args.latency_ms,
         latency_jitter_ms=args.latency_jitter_ms,
@@ -52,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
             seed=args.seed,
             cache_min_sequences=args.cache_min_sequences,
             backend=args.backend,
+            aws=aws,
         )
     )
     logging.basicConfig(level=logging.INFO)

@@ -427,7 +427,8 @@ def measure(gate: Gate, data: RunData) -> Measurement | None:
     measurer = _BY_PART.get(spec.part)
     measured = measurer(gate, data) if measurer else None
     how = data.part(spec.part)
-    if how.get("status") == "failed" and (measured is None or measured.value is None):
+    own_reason = measured is not None and measured.facts.get("empty_reason")
+    if how.get("status") == "failed" and (measured is None or measured.value is None) and not own_reason:
         reason = f"the {spec.part} part failed to run: {how.get('error', 'no reason recorded')}"
         return Measurement(gate.metric, gate.statistic, spec.unit, None, 0, facts={"empty_reason": reason})
     return measured

@@ -156,6 +156,7 @@ def test_full_run_measures_every_part_and_survives_a_failing_one(tmp_path, pavi_
         "    streak: {metric: pipeline.consecutive_successes, stat: longest, at_least: 3}\n"
         "    redraws: {metric: browser.redraw_rate, above: 0}\n"
         "    e2e: {metric: e2e.pass_rate, at_least: 100%}\n"
+        "sources:\n  e2e: {junit: [no-such-folder/*.xml]}\n"  # collecting it fails: the gate is INVALID
     )
     env = {"PAVI_DATA_DIR": str(pavi_data_dir), "PAVI_RUNS_DIR": str(tmp_path / "runs")}
     result = run_cli("run", "--config", str(config), "--gates", "tiny", env=env, cwd=tmp_path)
@@ -166,9 +167,32 @@ def test_full_run_measures_every_part_and_survives_a_failing_one(tmp_path, pavi_
     assert verdicts["streak"] == "PASS", reasons
     assert verdicts["errors"] == "PASS", reasons
     assert verdicts["e2e"] == "INVALID", reasons
-    assert "sources part failed" in reasons["e2e"]
+    assert "e2e" in reasons["e2e"]
+    assert "no-such-folder" in reasons["e2e"]
     assert verdicts["redraws"] in ("PASS", "INCONCLUSIVE"), reasons  # one repeat: no interval
     assert result.returncode == 3, result.stdout + result.stderr
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["parts_planned"] == ["sources", "pipeline", "browser", "load"]
-    assert meta["parts"]["sources"]["status"] == "failed"
+    assert meta["parts"]["sources"]["e2e"]["status"] == "failed"
+
+
+@pytest.mark.e2e
+def test_pipeline_through_step_functions_on_the_local_moto_backend(
+    tmp_path, pavi_data_dir, free_port
+) -> None:
+    config = tmp_path / "scenarios.yaml"
+    config.write_text(
+        f"targets:\n  local: {{kind: local, port: {free_port}, backend: stepfunctions}}\n"
+        "workloads:\n  pipeline: {jobs: 2, driver: stepfunctions, payloads: [{entries: 3}]}\n"
+        "gates:\n  sfn:\n    executes: {metric: pipeline.sfn_executions_succeeded, at_least: 2}\n"
+        "    streak: {metric: pipeline.consecutive_successes, stat: longest, at_least: 2}\n"
+    )
+    env = {"PAVI_DATA_DIR": str(pavi_data_dir), "PAVI_RUNS_DIR": str(tmp_path / "runs")}
+    result = run_cli("pipeline", "--config", str(config), "--gates", "sfn", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    summary = json.loads((run_dir / "report" / "summary.json").read_text())
+    assert {gate["name"]: gate["verdict"] for gate in summary["gates"]} == {
+        "executes": "PASS",
+        "streak": "PASS",
+    }
