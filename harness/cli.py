@@ -324,6 +324,20 @@ def run_all(
     _measure(config, target, gates, None, Overrides(), confirm_production)
 
 
+@app.command("collect")
+def collect_evidence(
+    config: ConfigOption = DEFAULT_CONFIG,
+    target: TargetOption = None,
+    gates: GatesOption = "phase-2",
+) -> None:
+    """Collect the AWS and CI evidence in scenarios.yaml's `sources:` block, then judge and report it.
+
+    Cost Explorer (period against baseline), CloudWatch queries, E2E JUnit files and a deploy smoke
+    check, into runs/<id>/sources/. Only the evidence gates of the set are judged; the rest are SKIPPED.
+    """
+    _measure(config, target, gates, ["sources"], Overrides())
+
+
 @app.command("load")
 def load(
     config: ConfigOption = DEFAULT_CONFIG,
