@@ -49,6 +49,12 @@ METRICS: dict[str, MetricSpec] = {
     "pipeline.duration_s": MetricSpec(
         "s", ("mean", *PERCENTILES), "mean", "pipeline", "submit-to-completion time per job"
     ),
+    "pipeline.stage_mean_s": _spec(
+        "s",
+        "pipeline",
+        "mean seconds of one pipeline stage over successful jobs",
+        ("alignment", "seq_retrieval", "seq_info", "callback"),
+    ),
     "pipeline.sfn_executions_succeeded": _spec(
         "count", "pipeline", "Step Functions executions that ended SUCCEEDED"
     ),

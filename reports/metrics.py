@@ -283,11 +283,15 @@ def _measure_pipeline(gate: Gate, data: RunData) -> Measurement | None:
             return Measurement(gate.metric, stat, spec.unit, None, 0, facts=facts)
         succeeded = int((executed["status"] == "completed").sum())
         return Measurement(gate.metric, stat, spec.unit, float(succeeded), len(executed), None, None, facts)
-    durations = jobs.loc[jobs["success"].astype(bool), "duration_s"].dropna().to_numpy(dtype=float)
-    if not len(durations):
-        facts["empty_reason"] = "no successful job to time"
+    column = f"stage_{stat}_s" if gate.metric == "pipeline.stage_mean_s" else "duration_s"
+    if column not in jobs:
+        facts["empty_reason"] = f"no {column} column in jobs.parquet"
         return Measurement(gate.metric, stat, spec.unit, None, 0, facts=facts)
-    if stat == "mean":
+    durations = jobs.loc[jobs["success"].astype(bool), column].dropna().to_numpy(dtype=float)
+    if not len(durations):
+        facts["empty_reason"] = f"no successful job has {column} (the driver or target gave no such time)"
+        return Measurement(gate.metric, stat, spec.unit, None, 0, facts=facts)
+    if stat == "mean" or gate.metric == "pipeline.stage_mean_s":
         return Measurement(
             gate.metric,
             stat,

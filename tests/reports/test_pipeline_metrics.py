@@ -57,6 +57,16 @@ def test_durations_only_from_successful_jobs() -> None:
     assert mean.n == 2
 
 
+def test_stage_means() -> None:
+    data = _data([True, True, False])
+    data.jobs["stage_alignment_s"] = [0.5, 1.5, 99.0]
+    stage = measure(Gate(metric="pipeline.stage_mean_s", stat="alignment", below="2s"), data)
+    assert (stage.value, stage.n) == (1.0, 2)
+    missing = measure(Gate(metric="pipeline.stage_mean_s", stat="callback", below="2s"), data)
+    assert missing.value is None
+    assert "stage_callback_s" in missing.facts["empty_reason"]
+
+
 def test_no_pipeline_part_is_skipped() -> None:
     empty = RunData(meta={}, path=Path("."))
     assert measure(Gate(metric="pipeline.success_ratio", at_least="99%"), empty) is None
