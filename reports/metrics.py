@@ -401,6 +401,43 @@ def _measure_sources(gate: Gate, data: RunData) -> Measurement | None:
     return Measurement(gate.metric, stat, spec.unit, 1.0 if check.get("ok") else 0.0, 1, None, None, facts)
 
 
+def longest_gap_s(probes: pd.DataFrame) -> float:
+    """Longest time any probed route went without a successful answer, edges of the run included."""
+    start, end = float(probes["time"].min()), float(probes["time"].max())
+    longest = 0.0
+    for _, group in probes.groupby("kind"):
+        ok_times = np.sort(group.loc[group["ok"].astype(bool), "time"].to_numpy(dtype=float))
+        edges = np.concatenate(([start], ok_times, [end]))
+        longest = max(longest, float(np.diff(edges).max()) if len(edges) > 1 else end - start)
+    return longest
+
+
+def _measure_probe(gate: Gate, data: RunData) -> Measurement | None:
+    if data.probes is None:
+        return None  # no prober ran
+    spec = METRICS[gate.metric]
+    probes = data.probes
+    n = len(probes)
+    if n == 0:
+        return Measurement(
+            gate.metric, gate.statistic, spec.unit, None, 0, facts={"empty_reason": "no probes"}
+        )
+    failed = probes[~probes["ok"].astype(bool)]
+    facts: dict[str, Fact] = {
+        "probes": n,
+        "failed": len(failed),
+        "span_s": float(probes["time"].max() - probes["time"].min()),
+    }
+    if len(failed):
+        first = failed.iloc[0]
+        facts["first_failure"] = (
+            f"{first['kind']} at {first['time']:.1f}: status {first['status']} {first['error'] or ''}".strip()
+        )
+    if gate.metric == "probe.failed":
+        return Measurement(gate.metric, gate.statistic, spec.unit, float(len(failed)), n, None, None, facts)
+    return Measurement(gate.metric, gate.statistic, spec.unit, longest_gap_s(probes), n, None, None, facts)
+
+
 def own_baseline(gate: Gate, data: RunData) -> Measurement | None:
     """Cost gates compare with the baseline period collected in the same run."""
     if gate.metric != "cost.monthly_usd":
@@ -419,6 +456,7 @@ _BY_PART: dict[str, Callable[[Gate, RunData], Measurement | None]] = {
     "browser": _measure_browser,
     "pipeline": _measure_pipeline,
     "sources": _measure_sources,
+    "probe": _measure_probe,
 }
 
 

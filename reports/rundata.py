@@ -28,6 +28,7 @@ class RunData:
     frames: pd.DataFrame | None = None
     interactions: pd.DataFrame | None = None
     jobs: pd.DataFrame | None = None
+    probes: pd.DataFrame | None = None
     evidence: dict[str, Any] = field(default_factory=dict)  # sources/: frames and json by file stem
     unreadable: list[str] = field(default_factory=list)
 
@@ -87,6 +88,9 @@ def load_run_data(run: Run) -> RunData:
             facts = _json(sources_dir / f"{name}.json")
             if facts is not None:
                 data.evidence[f"{name}.json"] = facts
+    probes_file = run.path / "probe" / "probes.parquet"
+    if probes_file.exists():
+        data.probes = read_parquet_parts(probes_file, data.unreadable)
     jobs_file = run.path / "pipeline" / "jobs.parquet"
     if jobs_file.exists():
         data.jobs = read_parquet_parts(jobs_file, data.unreadable)

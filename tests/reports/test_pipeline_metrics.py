@@ -70,3 +70,24 @@ def test_stage_means() -> None:
 def test_no_pipeline_part_is_skipped() -> None:
     empty = RunData(meta={}, path=Path("."))
     assert measure(Gate(metric="pipeline.success_ratio", at_least="99%"), empty) is None
+
+
+def test_probe_gap_and_failures() -> None:
+    from reports.metrics import longest_gap_s
+
+    probes = pd.DataFrame(
+        {
+            "time": [0.0, 0.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0],
+            "kind": ["health", "status"] * 5,
+            "status": [200, 200, 503, 200, 0, 200, 200, 200, 200, 200],
+            "ok": [True, True, False, True, False, True, True, True, True, True],
+            "error": [None, None, "HTTP 503", None, "connection refused", None, None, None, None, None],
+        }
+    )
+    assert longest_gap_s(probes) == 3.0  # health ok at 0, next ok at 3
+    data = RunData(meta={}, path=Path("."), probes=probes)
+    failed = measure(Gate(metric="probe.failed", at_most=0), data)
+    assert (failed.value, failed.n) == (2.0, 10)
+    assert "health at 1.0: status 503 HTTP 503" in failed.facts["first_failure"]
+    gap = measure(Gate(metric="probe.longest_gap_s", at_most="2s"), data)
+    assert gap.value == 3.0
