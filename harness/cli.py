@@ -338,6 +338,97 @@ def collect_evidence(
     _measure(config, target, gates, ["sources"], Overrides())
 
 
+@app.command("probe")
+def probe(
+    config: ConfigOption = DEFAULT_CONFIG,
+    target: TargetOption = None,
+    interval: Annotated[str, typer.Option(help="time between probe rounds, e.g. 1s")] = "1s",
+    until: Annotated[
+        str | None, typer.Option(help="how long to probe (e.g. 30m) or until when (ISO time)")
+    ] = None,
+    rounds: Annotated[int | None, typer.Option(min=1, help="stop after this many rounds")] = None,
+    uuid: Annotated[
+        str | None, typer.Option(help="a completed job to read (needed on a deployed PAVI)")
+    ] = None,
+    gates: GatesOption = "cutover",
+) -> None:
+    """Probe health, a job status read and a result read continuously through a cutover (zero downtime).
+
+    Every probe goes to runs/<id>/probe/probes.parquet; the report gives failed probes and the longest
+    time any route went without an answer. Ctrl-C ends it and still judges what was probed.
+    """
+    import time
+    from datetime import datetime
+
+    from cutover.probe import run_probe
+
+    if until is None and rounds is None:
+        raise ConfigError("the prober needs an end", "give --until 30m (or an ISO time) or --rounds N")
+    end: float | None = None
+    if until is not None:
+        try:
+            end = time.time() + float(_duration("--until", until) or 0)
+        except ConfigError:
+            try:
+                end = datetime.fromisoformat(until).timestamp()
+            except ValueError:
+                raise ConfigError(
+                    f"--until {until!r} is neither a duration nor an ISO time", "e.g. --until 30m"
+                ) from None
+    interval_s = _duration("--interval", interval) or 1.0
+    scenarios = load_scenarios(config)
+    name, chosen = scenarios.target(target)
+    scenarios.gate_set(gates)
+    with _target_urls(name, chosen) as (api_url, _web_url):
+        run = create_run(name, config, gate_set=gates, parts_planned=["probe"])
+        console.print(f"run {run.id}: probing {api_url} every {interval}")
+        with _recording(run, scenarios, gates):
+            run_probe(run, api_url, interval_s=interval_s, until=end, max_probes=rounds, job_uuid=uuid)
+    raise typer.Exit(_report(run.path, scenarios, gates, None))
+
+
+@app.command("s3-verify")
+def s3_verify(
+    source: Annotated[str, typer.Option(help="s3://bucket/prefix copied from")],
+    dest: Annotated[str, typer.Option(help="s3://bucket/prefix copied to")],
+    config: ConfigOption = DEFAULT_CONFIG,
+    target: TargetOption = None,
+    hash_content: Annotated[
+        str, typer.Option(help="none, sample or all: content hashes where ETags differ in kind")
+    ] = "sample",
+    sample: Annotated[int, typer.Option(min=1, help="objects hashed with --hash-content sample")] = 50,
+    gates: GatesOption = "cutover",
+) -> None:
+    """Compare two S3 prefixes after the data migration: keys, sizes and checksums.
+
+    Uses the target's AWS settings (profile, region, endpoint). Lists what is missing, extra or
+    different in runs/<id>/s3/ and judges `s3.differences`.
+    """
+    from cutover.s3_verify import verify_s3
+    from sources.aws import open_session
+
+    if hash_content not in ("none", "sample", "all"):
+        raise ConfigError(f"--hash-content {hash_content!r} is not known", "use none, sample or all")
+    scenarios = load_scenarios(config)
+    name, chosen = scenarios.target(target)
+    scenarios.gate_set(gates)
+    run = create_run(name, config, gate_set=gates, parts_planned=["s3"])
+    with _recording(run, scenarios, gates):
+        client = open_session(chosen.aws).client("s3")
+        diff = verify_s3(
+            source,
+            dest,
+            client_source=client,
+            hash_content=hash_content,
+            sample=sample,
+            out_dir=run.part_dir("s3"),
+        )  # type: ignore[arg-type]
+        run.record_part(
+            "s3", source=source, dest=dest, hash_content=hash_content, differences=diff.differences
+        )
+    raise typer.Exit(_report(run.path, scenarios, gates, None))
+
+
 @app.command("load")
 def load(
     config: ConfigOption = DEFAULT_CONFIG,

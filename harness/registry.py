@@ -68,4 +68,5 @@ METRICS: dict[str, MetricSpec] = {
     "canary.consistency_mismatches": _spec("count", "canary", "jobs whose results differ between sides"),
     "probe.longest_gap_s": _spec("s", "probe", "longest stretch without a successful probe"),
     "probe.failed": _spec("count", "probe", "failed probes during the cutover"),
+    "s3.differences": _spec("count", "s3", "objects missing, extra or different after the S3 migration"),
 }

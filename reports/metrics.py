@@ -403,10 +403,10 @@ def _measure_sources(gate: Gate, data: RunData) -> Measurement | None:
 
 def longest_gap_s(probes: pd.DataFrame) -> float:
     """Longest time any probed route went without a successful answer, edges of the run included."""
-    start, end = float(probes["time"].min()), float(probes["time"].max())
+    start, end = float(probes["t"].min()), float(probes["t"].max())
     longest = 0.0
     for _, group in probes.groupby("kind"):
-        ok_times = np.sort(group.loc[group["ok"].astype(bool), "time"].to_numpy(dtype=float))
+        ok_times = np.sort(group.loc[group["ok"].astype(bool), "t"].to_numpy(dtype=float))
         edges = np.concatenate(([start], ok_times, [end]))
         longest = max(longest, float(np.diff(edges).max()) if len(edges) > 1 else end - start)
     return longest
@@ -426,16 +426,40 @@ def _measure_probe(gate: Gate, data: RunData) -> Measurement | None:
     facts: dict[str, Fact] = {
         "probes": n,
         "failed": len(failed),
-        "span_s": float(probes["time"].max() - probes["time"].min()),
+        "span_s": float(probes["t"].max() - probes["t"].min()),
     }
     if len(failed):
         first = failed.iloc[0]
-        facts["first_failure"] = (
-            f"{first['kind']} at {first['time']:.1f}: status {first['status']} {first['error'] or ''}".strip()
-        )
+        offset = first["t"] - probes["t"].min()
+        detail = f"status {first['status']} {first['error'] or ''}".strip()
+        facts["first_failure"] = f"{first['kind']} at +{offset:.1f} s: {detail}"
     if gate.metric == "probe.failed":
         return Measurement(gate.metric, gate.statistic, spec.unit, float(len(failed)), n, None, None, facts)
     return Measurement(gate.metric, gate.statistic, spec.unit, longest_gap_s(probes), n, None, None, facts)
+
+
+def _measure_s3(gate: Gate, data: RunData) -> Measurement | None:
+    diff = data.evidence.get("s3_diff.json")
+    if diff is None:
+        return None
+    spec = METRICS[gate.metric]
+    facts: dict[str, Fact] = {
+        "missing": len(diff.get("missing", [])),
+        "extra": len(diff.get("extra", [])),
+        "different": len(diff.get("different", [])),
+        "unverified": len(diff.get("unverified", [])),
+    }
+    for kind in ("missing", "extra"):
+        if diff.get(kind):
+            facts["first_failure"] = f"{kind}: {diff[kind][0]}"
+            break
+    else:
+        if diff.get("different"):
+            first = diff["different"][0]
+            facts["first_failure"] = f"different ({first.get('reason')}): {first.get('key')}"
+    count = float(facts["missing"] + facts["extra"] + facts["different"])  # type: ignore[operator]
+    objects = int(diff.get("source_objects", 0)) + int(diff.get("dest_objects", 0))
+    return Measurement(gate.metric, gate.statistic, spec.unit, count, max(objects, 1), None, None, facts)
 
 
 def own_baseline(gate: Gate, data: RunData) -> Measurement | None:
@@ -457,6 +481,7 @@ _BY_PART: dict[str, Callable[[Gate, RunData], Measurement | None]] = {
     "pipeline": _measure_pipeline,
     "sources": _measure_sources,
     "probe": _measure_probe,
+    "s3": _measure_s3,
 }
 
 

@@ -88,6 +88,9 @@ def load_run_data(run: Run) -> RunData:
             facts = _json(sources_dir / f"{name}.json")
             if facts is not None:
                 data.evidence[f"{name}.json"] = facts
+    s3_diff = _json(run.path / "s3" / "s3_diff.json")
+    if s3_diff is not None:
+        data.evidence["s3_diff.json"] = s3_diff
     probes_file = run.path / "probe" / "probes.parquet"
     if probes_file.exists():
         data.probes = read_parquet_parts(probes_file, data.unreadable)

@@ -196,3 +196,25 @@ def test_pipeline_through_step_functions_on_the_local_moto_backend(
         "executes": "PASS",
         "streak": "PASS",
     }
+
+
+@pytest.mark.e2e
+def test_probe_command_through_a_healthy_stack(tmp_path, pavi_data_dir, free_port) -> None:
+    config = tmp_path / "scenarios.yaml"
+    config.write_text(
+        f"targets:\n  local: {{kind: local, port: {free_port}}}\n"
+        "gates:\n  cutover:\n    failed: {metric: probe.failed, at_most: 0}\n"
+        "    gap: {metric: probe.longest_gap_s, at_most: 5s}\n"
+    )
+    env = {"PAVI_DATA_DIR": str(pavi_data_dir), "PAVI_RUNS_DIR": str(tmp_path / "runs")}
+    result = run_cli(
+        "probe", "--config", str(config), "--rounds", "3", "--interval", "100ms", env=env, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    gates = json.loads((run_dir / "report" / "summary.json").read_text())["gates"]
+    assert {gate["name"]: (gate["verdict"], gate["n"]) for gate in gates} == {
+        "failed": ("PASS", 9),
+        "gap": ("PASS", 9),
+    }
+    assert run_cli("probe", "--config", str(config), env=env, cwd=tmp_path).returncode == 2  # no end given

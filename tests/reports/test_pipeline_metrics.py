@@ -77,7 +77,7 @@ def test_probe_gap_and_failures() -> None:
 
     probes = pd.DataFrame(
         {
-            "time": [0.0, 0.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0],
+            "t": [0.0, 0.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0],
             "kind": ["health", "status"] * 5,
             "status": [200, 200, 503, 200, 0, 200, 200, 200, 200, 200],
             "ok": [True, True, False, True, False, True, True, True, True, True],
@@ -88,6 +88,6 @@ def test_probe_gap_and_failures() -> None:
     data = RunData(meta={}, path=Path("."), probes=probes)
     failed = measure(Gate(metric="probe.failed", at_most=0), data)
     assert (failed.value, failed.n) == (2.0, 10)
-    assert "health at 1.0: status 503 HTTP 503" in failed.facts["first_failure"]
+    assert "health at +1.0 s: status 503 HTTP 503" in failed.facts["first_failure"]
     gap = measure(Gate(metric="probe.longest_gap_s", at_most="2s"), data)
     assert gap.value == 3.0
