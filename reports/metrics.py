@@ -45,6 +45,28 @@ class Window:
         return 1.0 if planned <= 0 else min(1.0, self.seconds / planned)
 
 
+def percentile_measurement(
+    gate: Gate,
+    unit: str,
+    values: np.ndarray,
+    facts: dict[str, Fact],
+    window: tuple[float, float] | None = None,
+) -> Measurement:
+    """A `pNN` statistic with its order-statistic interval; notes the sample size the interval needs."""
+    q = int(gate.statistic.removeprefix("p")) / 100
+    facts["min_samples"] = min_samples_for_percentile(q)
+    return Measurement(
+        gate.metric,
+        gate.statistic,
+        unit,
+        percentile(values, q),
+        len(values),
+        percentile_ci(values, q),
+        window,
+        facts,
+    )
+
+
 def load_window(data: RunData, which: str) -> Window | str:
     """The time span a load gate is judged on, or why there is none.
 
@@ -145,11 +167,7 @@ def _measure_load(gate: Gate, data: RunData) -> Measurement | None:
         )
     if stat == "max":
         return Measurement(gate.metric, stat, spec.unit, float(latencies.max()), n, None, span, facts)
-    q = int(stat.removeprefix("p")) / 100
-    facts["min_samples"] = min_samples_for_percentile(q)
-    return Measurement(
-        gate.metric, stat, spec.unit, percentile(latencies, q), n, percentile_ci(latencies, q), span, facts
-    )
+    return percentile_measurement(gate, spec.unit, latencies, facts, span)
 
 
 def _browser_facts(interactions: pd.DataFrame, frames: pd.DataFrame) -> dict[str, Fact]:
@@ -213,18 +231,7 @@ def _measure_browser(gate: Gate, data: RunData) -> Measurement | None:
             None,
             facts,
         )
-    q = int(stat.removeprefix("p")) / 100
-    facts["min_samples"] = min_samples_for_percentile(q)
-    return Measurement(
-        gate.metric,
-        stat,
-        spec.unit,
-        percentile(durations, q),
-        len(durations),
-        percentile_ci(durations, q),
-        None,
-        facts,
-    )
+    return percentile_measurement(gate, spec.unit, durations, facts)
 
 
 def running_streak(success: pd.Series) -> list[int]:
@@ -302,18 +309,7 @@ def _measure_pipeline(gate: Gate, data: RunData) -> Measurement | None:
             None,
             facts,
         )
-    q = int(stat.removeprefix("p")) / 100
-    facts["min_samples"] = min_samples_for_percentile(q)
-    return Measurement(
-        gate.metric,
-        stat,
-        spec.unit,
-        percentile(durations, q),
-        len(durations),
-        percentile_ci(durations, q),
-        None,
-        facts,
-    )
+    return percentile_measurement(gate, spec.unit, durations, facts)
 
 
 _SOURCE_OF = {

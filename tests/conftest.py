@@ -49,6 +49,31 @@ def local_stack(pavi_data_dir: Path) -> Iterator[stack.StackState]:
         stack.stop_stack("pytest")
 
 
+DUMMY_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": "/nonexistent",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+}
+
+
+@pytest.fixture(scope="session")
+def sfn_stack(pavi_data_dir: Path) -> Iterator[stack.StackState]:
+    """A local stack with the stepfunctions backend (moto server inside), with dummy AWS credentials."""
+    with pytest.MonkeyPatch.context() as env:
+        for key, value in DUMMY_AWS.items():
+            env.setenv(key, value)
+        env.delenv("AWS_PROFILE", raising=False)
+        target = Target(kind="local", backend="stepfunctions", port=free_port(), pipeline_workers=2)
+        state = stack.start_stack("pytest-sfn", target, seed=1)
+        try:
+            yield state
+        finally:
+            stack.stop_stack("pytest-sfn")
+
+
 class Pavi:
     """The session stack seen through HTTP, as a user or the harness sees it."""
 

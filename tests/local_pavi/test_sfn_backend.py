@@ -6,10 +6,8 @@ endpoint is the stack's own moto server on 127.0.0.1.
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -17,40 +15,11 @@ import httpx
 import pytest
 
 from harness import stack
-from harness.config import Target
 from local_pavi.alignment import parse_clustal
 from local_pavi.genome import FASTA_NAME
 from local_pavi.payload import generate_payload
 
 pytestmark = pytest.mark.e2e
-DUMMY_AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_CONFIG_FILE": "/nonexistent",
-    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def sfn_stack(pavi_data_dir: Path) -> Iterator[stack.StackState]:
-    with pytest.MonkeyPatch.context() as env:
-        for key, value in DUMMY_AWS.items():
-            env.setenv(key, value)
-        env.delenv("AWS_PROFILE", raising=False)
-        target = Target(kind="local", backend="stepfunctions", port=_free_port(), pipeline_workers=2)
-        state = stack.start_stack("pytest-sfn", target, seed=1)
-        try:
-            yield state
-        finally:
-            stack.stop_stack("pytest-sfn")
 
 
 @pytest.fixture
