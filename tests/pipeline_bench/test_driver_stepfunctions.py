@@ -158,3 +158,16 @@ def test_runner_records_three_jobs_from_settings(sfn_stack: stack.StackState, tm
     assert (jobs["driver"] == "stepfunctions").all()
     assert jobs["execution_arn"].notna().all()
     assert (jobs[["stage_seq_retrieval_s", "stage_alignment_s", "stage_callback_s"]] > 0).all().all()
+
+
+def test_api_driver_on_the_stepfunctions_backend(sfn_stack: stack.StackState, tmp_path: Path) -> None:
+    """The same consecutive-jobs run through the API, whose status now comes from DynamoDB."""
+    from pipeline_bench.driver_api import ApiDriver
+
+    run = create_run("pytest", None, root=tmp_path)
+    workload = PipelineWorkload(jobs=5, payloads=[PayloadSpec(entries=3)])
+    outcome = run_pipeline(run, ApiDriver(sfn_stack.url), workload, sfn_stack.url, show_progress=False)
+    jobs = pd.read_parquet(outcome.jobs_file)
+    assert list(jobs["seq"]) == [1, 2, 3, 4, 5]
+    assert jobs["success"].all(), jobs["error"].tolist()
+    assert (jobs["status"] == "completed").all()
