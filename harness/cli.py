@@ -360,8 +360,6 @@ def probe(
     import time
     from datetime import datetime
 
-    from cutover.probe import run_probe
-
     if until is None and rounds is None:
         raise ConfigError("the prober needs an end", "give --until 30m (or an ISO time) or --rounds N")
     end: float | None = None
@@ -375,16 +373,13 @@ def probe(
                 raise ConfigError(
                     f"--until {until!r} is neither a duration nor an ISO time", "e.g. --until 30m"
                 ) from None
-    interval_s = _duration("--interval", interval) or 1.0
-    scenarios = load_scenarios(config)
-    name, chosen = scenarios.target(target)
-    scenarios.gate_set(gates)
-    with _target_urls(name, chosen) as (api_url, _web_url):
-        run = create_run(name, config, gate_set=gates, parts_planned=["probe"])
-        console.print(f"run {run.id}: probing {api_url} every {interval}")
-        with _recording(run, scenarios, gates):
-            run_probe(run, api_url, interval_s=interval_s, until=end, max_probes=rounds, job_uuid=uuid)
-    raise typer.Exit(_report(run.path, scenarios, gates, None))
+    options = Overrides(
+        probe_interval_s=_duration("--interval", interval) or 1.0,
+        probe_until=end,
+        probe_rounds=rounds,
+        uuid=uuid,
+    )
+    _measure(config, target, gates, ["probe"], options)
 
 
 @app.command("s3-verify")
@@ -404,29 +399,10 @@ def s3_verify(
     Uses the target's AWS settings (profile, region, endpoint). Lists what is missing, extra or
     different in runs/<id>/s3/ and judges `s3.differences`.
     """
-    from cutover.s3_verify import verify_s3
-    from sources.aws import open_session
-
     if hash_content not in ("none", "sample", "all"):
         raise ConfigError(f"--hash-content {hash_content!r} is not known", "use none, sample or all")
-    scenarios = load_scenarios(config)
-    name, chosen = scenarios.target(target)
-    scenarios.gate_set(gates)
-    run = create_run(name, config, gate_set=gates, parts_planned=["s3"])
-    with _recording(run, scenarios, gates):
-        client = open_session(chosen.aws).client("s3")
-        diff = verify_s3(
-            source,
-            dest,
-            client_source=client,
-            hash_content=hash_content,
-            sample=sample,
-            out_dir=run.part_dir("s3"),
-        )  # type: ignore[arg-type]
-        run.record_part(
-            "s3", source=source, dest=dest, hash_content=hash_content, differences=diff.differences
-        )
-    raise typer.Exit(_report(run.path, scenarios, gates, None))
+    options = Overrides(s3_source=source, s3_dest=dest, s3_hash=hash_content, s3_sample=sample)
+    _measure(config, target, gates, ["s3"], options)
 
 
 @app.command("load")

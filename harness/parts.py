@@ -49,6 +49,13 @@ class Overrides:
     concurrency: int | None = None
     timeout_s: float | None = None
     stop_on_failure: bool = False
+    probe_interval_s: float = 1.0
+    probe_until: float | None = None
+    probe_rounds: int | None = None
+    s3_source: str = ""
+    s3_dest: str = ""
+    s3_hash: str = "sample"
+    s3_sample: int = 50
 
 
 def parts_for(scenarios: Scenarios, gate_set: str) -> list[str]:
@@ -157,11 +164,42 @@ def measure_sources(run: Run, scenarios: Scenarios, where: Where, options: Overr
         raise HarnessError(f"every source failed: {', '.join(failed)} (see run.json parts.sources)")
 
 
+def measure_probe(run: Run, scenarios: Scenarios, where: Where, options: Overrides) -> None:
+    from cutover.probe import run_probe
+
+    run_probe(
+        run,
+        where.api_url,
+        interval_s=options.probe_interval_s,
+        until=options.probe_until,
+        max_probes=options.probe_rounds,
+        job_uuid=options.uuid,
+    )
+
+
+def measure_s3(run: Run, scenarios: Scenarios, where: Where, options: Overrides) -> None:
+    from cutover.s3_verify import verify_s3
+    from sources.aws import open_session
+
+    client = open_session(where.target.aws).client("s3")
+    diff = verify_s3(
+        options.s3_source,
+        options.s3_dest,
+        client_source=client,
+        hash_content=options.s3_hash,  # type: ignore[arg-type]
+        sample=options.s3_sample,
+        out_dir=run.part_dir("s3"),
+    )
+    run.record_part("s3", source=options.s3_source, dest=options.s3_dest, differences=diff.differences)
+
+
 MEASURE: dict[str, Callable[[Run, Scenarios, Where, Overrides], None]] = {
     "load": measure_load,
     "browser": measure_browser,
     "pipeline": measure_pipeline,
     "sources": measure_sources,
+    "probe": measure_probe,
+    "s3": measure_s3,
 }
 
 

@@ -5,11 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,8 +18,8 @@ from boto3.s3.transfer import TransferConfig
 
 from cutover.s3_verify import DIFF_JSON, DIFF_PARQUET, etags_comparable, parse_s3_url, verify_s3
 from harness.errors import ExitCode, HarnessError
+from local_pavi.sfn_backend import MotoServer
 
-MOTO_SERVER = Path(sys.executable).parent / "moto_server"
 _DROP = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ROLE_ARN")
 _DROP += ("AWS_WEB_IDENTITY_TOKEN_FILE", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
 _DROP += (
@@ -50,45 +47,12 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
+    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
+    server.start()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"moto_server exited: {log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/moto-api/", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("moto_server did not answer within 30 s")
-            time.sleep(0.1)
-        yield url
+        yield server.endpoint_url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        server.stop()
 
 
 @pytest.fixture
@@ -185,8 +149,6 @@ def test_s3_verify_command_judges_the_copy(s3, moto_url: str, tmp_path: Path) ->
     """The CLI as a user runs it after the migration: a missing object is a FAIL naming it (exit 1)."""
     import json
     import os
-    import subprocess
-    import sys
 
     s3.create_bucket(Bucket="old")
     s3.create_bucket(Bucket="new")

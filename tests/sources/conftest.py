@@ -3,12 +3,7 @@ that can only ever reach 127.0.0.1 (dummy keys, no profiles, no instance metadat
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
+from local_pavi.sfn_backend import MotoServer
+
 ROOT = Path(__file__).resolve().parents[2]
 
-MOTO_SERVER = Path(sys.executable).parent / "moto_server"
 DATA = Path(__file__).parent / "data"
 
 _AWS_ENV_TO_DROP = (
@@ -89,43 +85,13 @@ class Moto:
 
 @pytest.fixture(scope="module")
 def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
-    port = loopback_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
+    """A real moto server on loopback, the same launcher the local stack's stepfunctions backend uses."""
+    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
+    server.start()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"moto_server exited with {process.returncode}: {log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/moto-api/", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("moto_server did not answer within 30 s")
-            time.sleep(0.1)
-        yield Moto(url)
+        yield Moto(server.endpoint_url)
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        server.stop()
 
 
 @pytest.fixture
