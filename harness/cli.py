@@ -97,7 +97,9 @@ def runs_list(
 def stack_up(
     config: ConfigOption = DEFAULT_CONFIG,
     target: TargetOption = None,
-    name: StackName = "local",
+    name: Annotated[
+        str | None, typer.Option("--name", help="stack name (default: the target's, e.g. local-green)")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="port on 127.0.0.1 (default: the target's)")] = None,
     workers: Annotated[int | None, typer.Option(help="pipeline jobs running at once")] = None,
     backend: Annotated[
@@ -106,22 +108,35 @@ def stack_up(
     latency_ms: Annotated[float | None, typer.Option(help="added latency on /api routes")] = None,
     latency_jitter_ms: Annotated[float | None, typer.Option(help="± uniform jitter on that latency")] = None,
     error_ratio: Annotated[float | None, typer.Option(help="share of /api answers turned into 503")] = None,
+    drop_ratio: Annotated[
+        float | None, typer.Option(help="share of /api answers cut off after the headers (dropped)")
+    ] = None,
     pipeline_failure_ratio: Annotated[float | None, typer.Option(help="share of jobs that fail")] = None,
+    pipeline_delay_ms: Annotated[
+        float | None, typer.Option(help="added to every job's alignment stage")
+    ] = None,
     slow_frame_ms: Annotated[
         float | None, typer.Option(help="busy wait per alignment redraw in the page")
+    ] = None,
+    alter_alignment: Annotated[
+        bool | None, typer.Option(help="change one residue of every job's alignment (a data inconsistency)")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="seed for fault draws")] = None,
 ) -> None:
     """Start a local PAVI stack in the background and print its URLs."""
     scenarios = load_scenarios(config)
-    _, chosen = scenarios.target(target or "local")
+    target_name, chosen = scenarios.target(target or "local")
+    name = name or target_name  # so a target's commands find the stack started for it
     overrides = _given(port=port, pipeline_workers=workers, backend=backend)
     fault_overrides = _given(
         latency_ms=latency_ms,
         latency_jitter_ms=latency_jitter_ms,
         error_ratio=error_ratio,
+        drop_ratio=drop_ratio,
         pipeline_failure_ratio=pipeline_failure_ratio,
+        pipeline_delay_ms=pipeline_delay_ms,
         slow_frame_ms=slow_frame_ms,
+        alter_alignment=alter_alignment,
     )
     faults = Faults.model_validate({**chosen.faults.model_dump(), **fault_overrides})
     try:
@@ -184,8 +199,11 @@ def stack_faults(
     latency_ms: Annotated[float | None, typer.Option()] = None,
     latency_jitter_ms: Annotated[float | None, typer.Option()] = None,
     error_ratio: Annotated[float | None, typer.Option()] = None,
+    drop_ratio: Annotated[float | None, typer.Option()] = None,
     pipeline_failure_ratio: Annotated[float | None, typer.Option()] = None,
+    pipeline_delay_ms: Annotated[float | None, typer.Option()] = None,
     slow_frame_ms: Annotated[float | None, typer.Option()] = None,
+    alter_alignment: Annotated[bool | None, typer.Option(help="change a residue of every alignment")] = None,
 ) -> None:
     """Change the faults of a running stack (no option: show them)."""
     state = stack.read_state(name)
@@ -197,8 +215,11 @@ def stack_faults(
         latency_ms=latency_ms,
         latency_jitter_ms=latency_jitter_ms,
         error_ratio=error_ratio,
+        drop_ratio=drop_ratio,
         pipeline_failure_ratio=pipeline_failure_ratio,
+        pipeline_delay_ms=pipeline_delay_ms,
         slow_frame_ms=slow_frame_ms,
+        alter_alignment=alter_alignment,
     )
     console.print_json(data=stack.set_faults(state.url, **changes))
 
@@ -497,6 +518,113 @@ def pipeline(
     _measure(config, target, gates, ["pipeline"], options, confirm_production, resume)
 
 
+canary_app = typer.Typer(
+    help="Blue against green before each canary step; `canary watch` during one.",
+    invoke_without_command=True,
+)
+app.add_typer(canary_app, name="canary")
+
+
+@canary_app.callback()
+def canary(
+    ctx: typer.Context,
+    blue: Annotated[
+        str | None, typer.Option(help="target name in scenarios.yaml, or a local stack started with --name")
+    ] = None,
+    green: Annotated[str | None, typer.Option(help="the other side, named the same way")] = None,
+    step: Annotated[
+        float | None, typer.Option(min=0, max=100, help="the traffic step (%) this run clears, e.g. 10")
+    ] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    users: Annotated[int | None, typer.Option(min=2, help="concurrent users over both sides")] = None,
+    spawn_rate: Annotated[float | None, typer.Option(min=0.1, help="users started per second")] = None,
+    duration: Annotated[str | None, typer.Option(help="load time with a unit, e.g. 5m")] = None,
+    workers: Annotated[int, typer.Option(min=0, help="Locust worker processes (0: one process)")] = 0,
+    gates: GatesOption = "canary",
+    confirm_production: ConfirmProduction = False,
+) -> None:
+    """GO / NO-GO for the next canary step: one interleaved load on blue and green, plus data consistency.
+
+    Every simulated user alternates between the sides (same journey, same payloads, same time), so the
+    machines and the load generator are the same for both. Load gates are judged once per side; the
+    comparison gates judge the new side (workloads.canary.new_side) against the old one.
+    Exit code 0 = GO, 1 = NO-GO, 3 or 4 = INCONCLUSIVE (see README).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if blue is None or green is None:
+        raise ConfigError(
+            "canary needs both sides", "give --blue TARGET --green TARGET (or use `canary watch`)"
+        )
+    if blue == green:
+        raise ConfigError(f"--blue and --green are both {blue!r}", "name two different targets")
+    scenarios = load_scenarios(config)
+    scenarios.gate_set(gates)
+    named = {
+        "blue": _side_target(scenarios, "--blue", blue),
+        "green": _side_target(scenarios, "--green", green),
+    }
+    production = [name for name, target in named.values() if target.production]
+    if production and not confirm_production:
+        raise ConfigError(
+            f"target {production[0]!r} is marked production: true; a canary load needs --confirm-production",
+            "add --confirm-production if you really mean to send load to production",
+        )
+    options = Overrides(
+        users=users,
+        spawn_rate=spawn_rate,
+        duration_s=_duration("--duration", duration),
+        workers=workers,
+        step_pct=step,
+    )
+    from harness.parts import measure_canary
+
+    with _target_urls(*named["blue"]) as blue_urls, _target_urls(*named["green"]) as green_urls:
+        sides = {
+            "blue": Where(named["blue"][0], named["blue"][1], *blue_urls),
+            "green": Where(named["green"][0], named["green"][1], *green_urls),
+        }
+        run = create_run(f"{blue}+{green}", config, gate_set=gates, parts_planned=["canary", "load"])
+        console.print(f"run {run.id}: canary, blue {blue_urls[0]} against green {green_urls[0]}")
+        with _recording(run, scenarios, gates):
+            measure_canary(run, scenarios, sides, options)
+    raise typer.Exit(_report(run.path, scenarios, gates, None))
+
+
+@canary_app.command("watch")
+def canary_watch(
+    target: TargetOption = None,
+    window: Annotated[str, typer.Option(help="CloudWatch window ending now, e.g. 15m")] = "15m",
+    step: Annotated[
+        float | None,
+        typer.Option(min=0, max=100, help="the step (%) Route 53 should be at; checks the weighted records"),
+    ] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    gates: Annotated[str, typer.Option("--gates", "-g", help="gate set to judge with")] = "canary-watch",
+) -> None:
+    """During a canary step: did a rollback trigger fire in the last window? (CloudWatch, Route 53)
+
+    Reads the ALB's 5xx ratio and p95 response time (sources.cloudwatch.load_balancer) for the window
+    and, with workloads.canary.route53 and --step, the blue/green weights. Exit 1 = a trigger fired:
+    roll back. Sends nothing to the target.
+    """
+    options = Overrides(watch_window_s=_duration("--window", window) or 900.0, step_pct=step)
+    _measure(config, target, gates, ["watch"], options)
+
+
+def _side_target(scenarios: Scenarios, option: str, name: str) -> tuple[str, Target]:
+    """A side by target name, or by the name of a local stack already running (`stack up --name`)."""
+    if name in scenarios.targets:
+        return name, scenarios.targets[name]
+    state = stack.read_state(name)
+    if state is not None and stack.healthy(state.url):
+        return name, Target(kind="local", port=state.port, backend=state.backend)  # type: ignore[arg-type]
+    raise ConfigError(
+        f"{option} {name!r} is neither a target in scenarios.yaml nor a running local stack",
+        f"use one of: {', '.join(scenarios.targets)}; or `pavi-validate stack up --name {name} --port N`",
+    )
+
+
 @contextmanager
 def _recording(run: Run, scenarios: Scenarios, gates: str) -> Iterator[None]:
     """Mark the run complete or aborted; on Ctrl-C still judge what was measured so far."""
@@ -557,6 +685,44 @@ def demo(
             console.print("the stack is stopped again; `pavi-validate stack up` keeps one running to browse")
         else:
             console.print(f"open {result.result_url}")
+
+
+@app.command("selftest")
+def selftest(
+    config: ConfigOption = DEFAULT_CONFIG,
+    gates: Annotated[
+        list[str] | None,
+        typer.Option("--gates", "-g", help="gate set(s), repeated or comma-separated; all: every set"),
+    ] = None,
+    scale: Annotated[
+        str, typer.Option(help="ci (small workloads, about 3 min) or full (the workloads of scenarios.yaml)")
+    ] = "ci",
+) -> None:
+    """Prove the gates: each one measured healthy (it must PASS) and with the fault that should trip it.
+
+    Runs on its own local stacks and moto server (127.0.0.1 only), judges every case with the real judge
+    and prints gate x case x expected x got; writes selftest.json and junit.xml into runs/selftest-<time>/.
+    Exit 0 when every gate behaved, 1 when one did not.
+    """
+    from selftest.output import print_table
+    from selftest.runner import run_selftest
+
+    scenarios = load_scenarios(config)
+    chosen = [name.strip() for given in gates or ["all"] for name in given.split(",") if name.strip()]
+    sets = list(scenarios.gates) if chosen in ([], ["all"]) else list(dict.fromkeys(chosen))
+    for name in sets:
+        scenarios.gate_set(name)  # an unknown set fails before anything starts
+    if not sets:
+        raise ConfigError(f"{config} defines no gate sets", "add gate sets under `gates:` (docs/CONFIG.md)")
+    outcome = run_selftest(scenarios, sets, scale, console)
+    print_table(outcome, console)
+    if (failed := outcome.environment_problem) is not None:
+        raise HarnessError(
+            f"trial {failed.trial.label} could not run: {failed.error}",
+            "fix the environment (`make setup`) and run the self-test again",
+            ExitCode.ENVIRONMENT,
+        )
+    raise typer.Exit(0 if outcome.ok else 1)
 
 
 def main() -> None:

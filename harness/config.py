@@ -7,6 +7,7 @@ would otherwise keep the last one silently and a gate could vanish.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -42,8 +43,11 @@ class Faults(_Model):
     latency_ms: float = Field(0, ge=0)
     latency_jitter_ms: float = Field(0, ge=0)
     error_ratio: float = Field(0, ge=0, le=1)
+    drop_ratio: float = Field(0, ge=0, le=1)  # answers cut off after the headers (connection dropped)
     pipeline_failure_ratio: float = Field(0, ge=0, le=1)
+    pipeline_delay_ms: float = Field(0, ge=0)  # added to every job's alignment stage
     slow_frame_ms: float = Field(0, ge=0)
+    alter_alignment: bool = False  # change one residue of every alignment (a data inconsistency)
 
 
 class AwsSettings(_Model):
@@ -142,10 +146,51 @@ class PipelineWorkload(_Model):
     payloads: list[PayloadSpec] = Field(default_factory=lambda: [PayloadSpec()])
 
 
+class Normalise(_Model):
+    """What may legitimately differ between blue's and green's results (the data-consistency check)."""
+
+    # regexes (Python `re`, one line each): matching lines of the Clustal text are dropped before comparing;
+    # the header names the Clustal Omega version, which a new image may change
+    alignment_ignore_lines: list[str] = Field(default_factory=lambda: [r"^CLUSTAL"])
+    seq_info_ignore_keys: list[str] = Field(default_factory=list)  # keys dropped at any depth of seq-info
+
+    @field_validator("alignment_ignore_lines")
+    @classmethod
+    def _regexes(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"{pattern!r} is not a regular expression: {error}") from None
+        return value
+
+
+class Route53Spec(_Model):
+    """The weighted records that split traffic between the sides (read by `canary watch`)."""
+
+    hosted_zone_id: str
+    record_name: str  # e.g. pavi-api.example.org.
+    record_type: Literal["A", "AAAA", "CNAME"] = "A"
+    blue_set_identifier: str = "blue"
+    green_set_identifier: str = "green"
+
+
+class CanaryWorkload(_Model):
+    """Blue against green before each canary step (`pavi-validate canary`)."""
+
+    new_side: Literal["blue", "green"] = "blue"  # the plan deploys the new infrastructure as blue
+    consistency_jobs: int = Field(3, ge=1, le=50)  # payloads submitted to both sides and compared
+    payload: PayloadSpec = PayloadSpec()
+    job_timeout: Seconds = 300.0
+    normalise: Normalise = Normalise()
+    route53: Route53Spec | None = None
+
+
 class Workloads(_Model):
     load: LoadWorkload = LoadWorkload()
     browser: BrowserWorkload = BrowserWorkload()
     pipeline: PipelineWorkload = PipelineWorkload()
+    canary: CanaryWorkload = CanaryWorkload()
 
 
 _ABSOLUTE = ("below", "at_most", "above", "at_least")
@@ -166,6 +211,7 @@ class Gate(_Model):
     window: Literal["whole", "steady"] = "whole"
     request: str | None = None  # load metrics: only requests of this name
     interaction: str | None = None  # browser metrics: only this interaction (e.g. pan_horizontal)
+    side: Literal["blue", "green"] | None = None  # load metrics in a canary run: only this side's requests
     plan: str = ""
 
     @field_validator("metric")
@@ -190,6 +236,8 @@ class Gate(_Model):
         if metric is not None and stat is not None and stat not in metric.stats:
             raise ValueError(f"stat {stat!r} is not offered by {data['metric']}; use one of {metric.stats}")
         key = given[0]
+        if metric is not None and data.get("side") is not None and metric.part != "load":
+            raise ValueError(f"side applies to load metrics only, not {data['metric']}")
         if metric is not None and key in _ABSOLUTE:
             data = {**data, key: _threshold(metric.unit, data[key], key)}
         return data

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 from rich.console import Console
 
-from harness.config import Scenarios, Target
+from harness.config import PayloadSpec, Scenarios, Target
 from harness.errors import ConfigError, HarnessError
 from harness.registry import METRICS
 from harness.runstore import Run
 
-ORDER = ("sources", "pipeline", "browser", "load")  # quick evidence first; the 500-user load last
+ORDER = ("sources", "watch", "pipeline", "browser", "load")  # quick evidence first; the 500-user load last
 
 
 @dataclass(frozen=True)
@@ -56,27 +56,47 @@ class Overrides:
     s3_dest: str = ""
     s3_hash: str = "sample"
     s3_sample: int = 50
+    # canary: the traffic step (%) this run clears; canary watch: the step Route 53 should be at now
+    step_pct: float | None = None
+    watch_window_s: float = 900.0  # canary watch: the CloudWatch window ending now
 
 
 def parts_for(scenarios: Scenarios, gate_set: str) -> list[str]:
     """The parts a gate set needs, in the order they should run."""
-    needed = {METRICS[gate.metric].part for gate in scenarios.gate_set(gate_set).values()}
+    gates = scenarios.gate_set(gate_set).values()
+    needed = {METRICS[gate.metric].part for gate in gates}
+    if "watch" in needed and all(
+        gate.metric.startswith("cloudwatch.") for gate in gates if METRICS[gate.metric].part == "sources"
+    ):
+        needed.discard("sources")  # the watch collects its own CloudWatch window (sets like canary-watch)
     return [part for part in ORDER if part in needed]
 
 
 def measure_load(run: Run, scenarios: Scenarios, where: Where, options: Overrides) -> None:
+    from harness.safety import preflight, require_listed
+
+    require_listed(where.api_url, scenarios)
+    preflight(where.api_url)
+    _load(run, scenarios, where.api_url, options)
+
+
+def _load(
+    run: Run, scenarios: Scenarios, api_url: str, options: Overrides, sides: dict[str, str] | None = None
+) -> None:
+    """The load workload with the command line's overrides; `sides` makes it a canary load."""
     from loadtests.runner import run_load
 
     workload = scenarios.workloads.load
-    run.record_part("load", settle_s=workload.settle, target_url=where.api_url)
+    run.record_part("load", settle_s=workload.settle, target_url=api_url)
     run_load(
         run,
-        where.api_url,
+        api_url,
         workload,
         users=options.users,
         spawn_rate=options.spawn_rate,
         duration_s=options.duration_s,
         workers=options.workers,
+        sides=sides,
     )
 
 
@@ -111,10 +131,14 @@ def measure_browser(run: Run, scenarios: Scenarios, where: Where, options: Overr
 
 
 def measure_pipeline(run: Run, scenarios: Scenarios, where: Where, options: Overrides) -> None:
+    from harness.safety import preflight
     from pipeline_bench.runner import run_pipeline
 
     workload = scenarios.workloads.pipeline
-    driver = pipeline_driver(options.driver or workload.driver, where)
+    kind = options.driver or workload.driver
+    driver = pipeline_driver(kind, where)
+    if kind == "api":
+        preflight(where.api_url)
     run_pipeline(
         run,
         driver,
@@ -193,6 +217,83 @@ def measure_s3(run: Run, scenarios: Scenarios, where: Where, options: Overrides)
     run.record_part("s3", source=options.s3_source, dest=options.s3_dest, differences=diff.differences)
 
 
+def measure_canary(run: Run, scenarios: Scenarios, sides: dict[str, Where], options: Overrides) -> None:
+    """Blue against green: the consistency check on a few payloads, then one interleaved load.
+
+    Either half may fail (recorded in run.json; its gates become INVALID); the other still runs.
+    """
+    from cutover.consistency import check_consistency, dynamodb_for
+    from harness.safety import preflight, require_listed
+
+    for where in sides.values():
+        require_listed(where.api_url, scenarios)
+        preflight(where.api_url)
+    canary = scenarios.workloads.canary
+    urls = {side: where.api_url for side, where in sides.items()}
+    new = sides[canary.new_side]
+    run.record_part(
+        "canary",
+        sides=urls,
+        targets={side: where.name for side, where in sides.items()},
+        new_side=canary.new_side,
+        step_pct=options.step_pct,
+        normalise=canary.normalise.model_dump(),
+    )
+    try:
+        check_consistency(
+            urls,
+            consistency_payloads(canary.payload, canary.consistency_jobs, new.api_url),
+            new_side=canary.new_side,
+            normalise=canary.normalise,
+            out_dir=run.part_dir("canary"),
+            timeout_s=canary.job_timeout,
+            dynamodb=dynamodb_for(new.name, new.target),
+        )
+    except Exception as error:  # the load still runs; the consistency gate says why it has no data
+        run.record_part("canary", status="failed", error=_reason(error))
+    try:
+        _load(run, scenarios, new.api_url, options, sides=urls)
+    except Exception as error:
+        run.record_part("load", status="failed", error=_reason(error))
+
+
+def consistency_payloads(spec: PayloadSpec, count: int, api_url: str) -> list[list[dict[str, object]]]:
+    """The payload file once, or `count` generated payloads (different transcripts per seed)."""
+    from loadtests.settings import read_payload_file
+
+    if spec.file is not None:
+        return [read_payload_file(spec)]
+    from local_pavi.genome import FASTA_NAME, build_genome
+    from local_pavi.payload import generate_payload
+
+    genome = build_genome()
+    url = f"{api_url.rstrip('/')}/genome/{FASTA_NAME}"
+    return [
+        generate_payload(spec.entries, fasta_file_url=url, seed=seed, genome=genome) for seed in range(count)
+    ]
+
+
+def _reason(error: Exception) -> str:
+    return str(error) if isinstance(error, HarnessError) else f"{type(error).__name__}: {error}"
+
+
+def measure_watch(run: Run, scenarios: Scenarios, where: Where, options: Overrides) -> None:
+    """canary watch: the ALB's CloudWatch window ending now and the Route 53 weights (cutover/watch.py)."""
+    from cutover.watch import run_watch
+
+    canary = scenarios.workloads.canary
+    run_watch(
+        run,
+        where.target,
+        scenarios.sources.cloudwatch if scenarios.sources else None,
+        window_s=options.watch_window_s,
+        step_pct=options.step_pct,
+        route53=canary.route53,
+        new_side=canary.new_side,
+        urls=(where.api_url, where.web_url),
+    )
+
+
 MEASURE: dict[str, Callable[[Run, Scenarios, Where, Overrides], None]] = {
     "load": measure_load,
     "browser": measure_browser,
@@ -200,6 +301,7 @@ MEASURE: dict[str, Callable[[Run, Scenarios, Where, Overrides], None]] = {
     "sources": measure_sources,
     "probe": measure_probe,
     "s3": measure_s3,
+    "watch": measure_watch,
 }
 
 
@@ -212,6 +314,6 @@ def run_parts(
         try:
             MEASURE[part](run, scenarios, where, options)
         except Exception as error:  # KeyboardInterrupt still stops the whole run
-            reason = str(error) if isinstance(error, HarnessError) else f"{type(error).__name__}: {error}"
+            reason = _reason(error)
             run.record_part(part, status="failed", error=reason)
             console.print(f"[red]{part} failed:[/] {reason}", highlight=False)

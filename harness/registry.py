@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Unit = Literal["ms", "s", "ratio", "count", "fps", "per_s", "usd", "bool"]
+Unit = Literal["ms", "s", "ratio", "count", "fps", "per_s", "usd", "bool", "pct"]  # pct: percentage points
 
 PERCENTILES = ("p50", "p75", "p90", "p95", "p99")
 
@@ -19,7 +19,7 @@ class MetricSpec:
     unit: Unit
     stats: tuple[str, ...]
     default_stat: str
-    part: str  # which measuring part produces it (load, browser, pipeline, sources, canary, probe)
+    part: str  # which measuring part produces it (load, browser, pipeline, sources, canary, watch, probe)
     description: str
 
 
@@ -66,6 +66,18 @@ METRICS: dict[str, MetricSpec] = {
     "deploy.web_up": _spec("bool", "sources", "the web UI health page answers"),
     "deploy.api_up": _spec("bool", "sources", "the API health route answers"),
     "canary.consistency_mismatches": _spec("count", "canary", "jobs whose results differ between sides"),
+    "canary.weight_off_step_pct": _spec(
+        "pct",
+        "watch",
+        "percentage points between the new side's Route 53 weight share and the expected canary step",
+    ),
+    "canary.latency_diff_ms": MetricSpec(
+        "ms", PERCENTILES, "p95", "canary", "new side's latency percentile minus the old side's (same load)"
+    ),
+    "canary.error_rate_diff": _spec("ratio", "canary", "new side's error rate minus the old side's"),
+    "canary.slower_share": _spec(
+        "ratio", "canary", "chance a new-side request is slower than an old-side one (0.5: no shift)"
+    ),
     "probe.longest_gap_s": _spec("s", "probe", "longest stretch without a successful probe"),
     "probe.failed": _spec("count", "probe", "failed probes during the cutover"),
     "s3.differences": _spec("count", "s3", "objects missing, extra or different after the S3 migration"),

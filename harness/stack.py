@@ -46,7 +46,7 @@ class StackState:
     url: str
     log: str
     started: float = field(default_factory=time.time)
-    faults: dict[str, float] = field(default_factory=dict)
+    faults: dict[str, float | bool] = field(default_factory=dict)
     # backend stepfunctions: endpoint_url, region, state_machine_arn, jobs_table, queues (moto server)
     aws: dict[str, object] = field(default_factory=dict)
 
@@ -133,7 +133,10 @@ def start_stack(
         "--backend", target.backend,
     ]  # fmt: skip
     for key, value in faults.model_dump().items():
-        command += [f"--{key.replace('_', '-')}", str(value)]
+        if isinstance(value, bool):  # a switch is a flag of its own
+            command += [f"--{key.replace('_', '-')}"] if value else []
+        else:
+            command += [f"--{key.replace('_', '-')}", str(value)]
     if seed is not None:
         command += ["--seed", str(seed)]
     with log_path.open("ab") as log:
@@ -208,8 +211,8 @@ def all_states() -> list[StackState]:
     return [StackState(**json.loads(path.read_text())) for path in sorted(folder.glob("*.json"))]
 
 
-def set_faults(url: str, **changes: float) -> dict[str, float]:
-    """Change faults of a running stack through its admin route."""
+def set_faults(url: str, **changes: float | bool) -> dict[str, float | bool]:
+    """Change faults of a running stack through its admin route (`alter_alignment` is a bool)."""
     answer = httpx.put(f"{url}/_pavi/faults", json=changes, timeout=5.0)
     if answer.status_code != 200:
         raise ConfigError(

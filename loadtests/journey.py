@@ -1,5 +1,10 @@
 """PaviUser: walks PAVI as its web UI does (submit a job, poll it, read results, check health).
 
+In a canary run (`settings.sides`) every user alternates between the sides task by task, so blue and
+green get the same journey, the same payloads and the same moments in time; each request's side goes
+into the `request` event's context and from there into requests.parquet. Job pools are per side: a
+job exists only on the side that ran it.
+
 Task weights, think time, request names and payloads come from `loadtests.settings`, read once when
 Locust imports this module. Completed jobs go into a per-process pool so readers have something to
 read; the pool starts with the runner's seed jobs, or, run as a plain locustfile, with seed jobs the
@@ -52,7 +57,12 @@ class JobPool:
         return len(self._uuids)
 
 
-POOL = JobPool(SETTINGS.seed_uuids)
+# side -> URL prefix of its requests; one unnamed side without prefix (Locust's --host) outside canaries
+SIDES: dict[str, str] = {side: url.rstrip("/") for side, url in SETTINGS.sides.items()} or {"": ""}
+POOLS: dict[str, JobPool] = {
+    side: JobPool(SETTINGS.side_seed_uuids.get(side) or ([] if side else SETTINGS.seed_uuids))
+    for side in SIDES
+}
 PAYLOADS: list[list[dict[str, Any]]] = SETTINGS.load_payloads()
 _user_numbers = itertools.count(1)
 
@@ -74,20 +84,30 @@ class PaviUser(FastHttpUser):
     def on_start(self) -> None:
         self.number = next(_user_numbers)
         self.user_id = f"{_process_tag(self.environment)}-{self.number}"
-        self._context = {"user": self.user_id}
-        self.own_job: str | None = None
+        self._context = {"user": self.user_id, "side": ""}
+        self.own_jobs: dict[str, str | None] = dict.fromkeys(SIDES)
+        # half the users start on each side, so neither side always goes first
+        self._turns = itertools.islice(itertools.cycle(SIDES), self.number % len(SIDES), None)
+        self.side = ""
 
     def context(self) -> dict:
         """Carries the user id into every `request` event (read by the recorder)."""
         return self._context
+
+    def _turn(self) -> str:
+        """Take the next side for this task; returns the URL prefix of its requests."""
+        self.side = next(self._turns)
+        self._context["side"] = self.side
+        return SIDES[self.side]
 
     @task(SETTINGS.weight("submit"))
     def submit(self) -> None:
         if not PAYLOADS:
             return
         payload = PAYLOADS[self.number % len(PAYLOADS)]
+        base = self._turn()
         with self.client.post(
-            "/api/pipeline-job/", json=payload, name=SETTINGS.names["submit"], catch_response=True
+            f"{base}/api/pipeline-job/", json=payload, name=SETTINGS.names["submit"], catch_response=True
         ) as answer:
             body = _json_or_fail(answer)
             if body is None:
@@ -96,15 +116,17 @@ class PaviUser(FastHttpUser):
             if not isinstance(uuid, str) or body.get("status") not in JOB_STATES:
                 answer.failure(f"unexpected submit answer: {_short(answer)}")
                 return
-            self.own_job = uuid
+            self.own_jobs[self.side] = uuid
 
     @task(SETTINGS.weight("poll"))
     def poll(self) -> None:
-        uuid = self.own_job or POOL.pick()
+        base = self._turn()
+        side = self.side
+        uuid = self.own_jobs[side] or POOLS[side].pick()
         if uuid is None:
             return
         with self.client.get(
-            f"/api/pipeline-job/{uuid}", name=SETTINGS.names["poll"], catch_response=True
+            f"{base}/api/pipeline-job/{uuid}", name=SETTINGS.names["poll"], catch_response=True
         ) as answer:
             body = _json_or_fail(answer)
             if body is None:
@@ -114,16 +136,17 @@ class PaviUser(FastHttpUser):
                 answer.failure(f"unexpected job answer: {_short(answer)}")
                 return
         if status == "completed":
-            POOL.add(uuid)
-        if uuid == self.own_job and status in ("completed", "failed"):
-            self.own_job = None  # the UI stops polling a finished job
+            POOLS[side].add(uuid)
+        if uuid == self.own_jobs[side] and status in ("completed", "failed"):
+            self.own_jobs[side] = None  # the UI stops polling a finished job
 
     @task(SETTINGS.weight("read_results"))
     def read_results(self) -> None:
-        uuid = POOL.pick()
+        prefix = self._turn()
+        uuid = POOLS[self.side].pick()
         if uuid is None:
             return  # nothing to read yet; a request that was never sent is not counted
-        base = f"/api/pipeline-job/{uuid}/result"
+        base = f"{prefix}/api/pipeline-job/{uuid}/result"
         with self.client.get(f"{base}/alignment", name=SETTINGS.names["alignment"], catch_response=True) as a:
             if _ok_status(a) and not (a.text or "").startswith("CLUSTAL"):
                 a.failure("alignment is not Clustal text")
@@ -134,7 +157,9 @@ class PaviUser(FastHttpUser):
 
     @task(SETTINGS.weight("health"))
     def health(self) -> None:
-        with self.client.get("/api/health", name=SETTINGS.names["health"], catch_response=True) as answer:
+        with self.client.get(
+            f"{self._turn()}/api/health", name=SETTINGS.names["health"], catch_response=True
+        ) as answer:
             body = _json_or_fail(answer)
             if body is not None and body != {"status": "up"}:
                 answer.failure(f"unexpected health answer: {_short(answer)}")
@@ -181,7 +206,8 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
             generate_payload(SETTINGS.payload_entries, fasta_file_url=_fasta_url(environment.host), seed=seed)
             for seed in range(4)
         )
-    if isinstance(environment.runner, WorkerRunner) or SETTINGS.seed_uuids or not SETTINGS.seed_jobs:
+    seeded = SETTINGS.seed_uuids or SETTINGS.sides  # the runner seeds canary sides itself
+    if isinstance(environment.runner, WorkerRunner) or seeded or not SETTINGS.seed_jobs:
         return
     if PAYLOADS and environment.host:
         gevent.spawn(_create_seed_jobs, environment, SETTINGS.seed_jobs)
@@ -214,7 +240,7 @@ def _create_seed_jobs(environment: Environment, count: int) -> None:
                 if status in ("completed", "failed"):
                     pending.remove(uuid)
                 if status == "completed":
-                    POOL.add(uuid)
+                    POOLS[""].add(uuid)
                     if isinstance(environment.runner, MasterRunner):
                         environment.runner.send_message(SEED_MESSAGE, [uuid])
             gevent.sleep(0.5)
@@ -224,10 +250,27 @@ def _create_seed_jobs(environment: Environment, count: int) -> None:
 
 @events.init.add_listener
 def _on_init(environment: Environment, **_: Any) -> None:
+    if SETTINGS.run_dir is None and not isinstance(environment.runner, WorkerRunner):
+        _refuse_unlisted_host(environment)
     if isinstance(environment.runner, WorkerRunner):
         environment.runner.register_message(SEED_MESSAGE, _on_seed_message)
 
 
 def _on_seed_message(environment: Environment, msg: Any, **_: Any) -> None:
     for uuid in msg.data or []:
-        POOL.add(uuid)
+        POOLS[""].add(uuid)
+
+
+def _refuse_unlisted_host(environment: Environment) -> None:
+    """Plain `locust -f` use: the harness did not check --host, so check it against scenarios.yaml."""
+    from harness.config import load_scenarios
+    from harness.errors import HarnessError
+    from harness.safety import require_listed
+
+    if not environment.host:
+        return
+    try:
+        require_listed(environment.host, load_scenarios())
+    except HarnessError as error:
+        log.error("%s; fix: %s", error.problem, error.fix)
+        raise SystemExit(2) from None

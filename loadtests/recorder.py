@@ -99,7 +99,8 @@ class Recorder:
                 response_time,
                 response_length,
                 exception,
-                (context or {}).get("user", ""),
+                (context := context or {}).get("user", ""),
+                context.get("side", ""),
             )
         )
 

@@ -25,17 +25,18 @@ REQUEST_SCHEMA = pa.schema(
         ("bytes", pa.int64()),
         ("error", pa.string()),  # null when the request succeeded
         ("user", pa.string()),  # "w<process>-<n>": w0 is a single process, w1.. are workers
+        ("side", pa.string()),  # "blue" / "green" in a canary run, "" otherwise
     ]
 )
 
 # One row as held in memory and sent from workers to the master, in REQUEST_SCHEMA's order; the
 # error is still an exception object on the hot path and becomes text when rows leave it.
-Row = tuple[float, str, str, int, float, int, Any, str]
+Row = tuple[float, str, str, int, float, int, Any, str, str]
 
 
 def portable(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
     """Rows with errors as text: what msgpack can carry from a worker to the master."""
-    return [[*row[:6], None if row[6] is None else str(row[6]), row[7]] for row in rows]
+    return [[*row[:6], None if row[6] is None else str(row[6]), *row[7:]] for row in rows]
 
 
 def to_table(rows: Sequence[Sequence[Any]]) -> pa.Table:
@@ -45,6 +46,7 @@ def to_table(rows: Sequence[Sequence[Any]]) -> pa.Table:
     data["status"] = [int(status or 0) for status in data["status"]]
     data["bytes"] = [int(size or 0) for size in data["bytes"]]
     data["user"] = [user or "" for user in data["user"]]
+    data["side"] = [side or "" for side in data["side"]]
     return pa.Table.from_pydict(data, schema=REQUEST_SCHEMA)
 
 

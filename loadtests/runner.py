@@ -172,8 +172,13 @@ def run_load(
     workers: int = 0,
     seed_jobs: int = 3,
     show_progress: bool = True,
+    sides: dict[str, str] | None = None,
 ) -> LoadOutcome:
     """Run Locust against `api_url` and leave raw samples in `runs/<id>/load/`.
+
+    With `sides` (name -> API URL, e.g. blue and green) it is a canary load: every user alternates
+    between the sides, the same payloads go to both, each side gets its own seed jobs, and every
+    request row names its side; `api_url` is then only Locust's nominal --host.
 
     Files: requests.parquet/ (one row per request), events.json, progress.json, host.parquet,
     target.parquet (local stack only), payloads.json, Locust's CSV and HTML, locust*.log.
@@ -189,7 +194,9 @@ def run_load(
     payload_file = load_dir / "payloads.json"
     payload_file.write_text(json.dumps(payloads))  # also the record of what was submitted
     inline = payload_file.stat().st_size <= INLINE_PAYLOAD_BYTES
-    seeds = create_seed_jobs(api_url, payloads, seed_jobs)
+    sides = {side: url.rstrip("/") for side, url in (sides or {}).items()}
+    side_seeds = {side: create_seed_jobs(url, payloads, seed_jobs) for side, url in sides.items()}
+    seeds = [] if sides else create_seed_jobs(api_url, payloads, seed_jobs)
     settings = LoadSettings.from_workload(
         workload,
         payloads=payloads if inline else [],
@@ -197,6 +204,8 @@ def run_load(
         seed_uuids=seeds,
         seed_jobs=0,
         run_dir=str(run.path.resolve()),
+        sides=sides,
+        side_seed_uuids=side_seeds,
     )
     main_cmd, worker_cmds = locust_commands(load_dir, api_url, users, spawn_rate, duration_s, workers)
     locust_version = version("locust")
@@ -213,6 +222,8 @@ def run_load(
         payload_entries=[len(payload) for payload in payloads],
         seed_jobs_requested=seed_jobs,
         seed_uuids=seeds,
+        sides=sides,
+        side_seed_uuids=side_seeds,
         locust_command=main_cmd,
         locust_worker_command=worker_cmds[0] if worker_cmds else None,
         locust_version=locust_version,
@@ -237,7 +248,8 @@ def run_load(
                 command, env=env, stdout=logs[-1], stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
         limit_s = duration_s + OVERRUN_GRACE_S + (WORKER_CONNECT_WAIT_S if workers else 0)
-        killed = _watch(processes, main_label, load_dir, api_url, duration_s, limit_s, show_progress)
+        sampled = "" if sides else api_url  # /_pavi/stats of one side would misdescribe a canary
+        killed = _watch(processes, main_label, load_dir, sampled, duration_s, limit_s, show_progress)
     except BaseException as error:  # Ctrl-C or a crash of ours: say so in run.json, keep what was measured
         # Ctrl-C reached Locust too (same process group) and it is writing its reports: let it finish
         let_finish_s = 15.0 if isinstance(error, KeyboardInterrupt) else 0.0

@@ -89,7 +89,7 @@ class TargetSampler:
 
     def __init__(self, api_url: str, timeout_s: float = 0.5) -> None:
         self.client = httpx.Client(base_url=api_url, timeout=timeout_s)
-        self.enabled = True
+        self.enabled = bool(api_url)  # "": nothing to sample
         self.rows: list[dict[str, Any]] = []
 
     def sample(self) -> None:

@@ -49,6 +49,9 @@ class LoadSettings(BaseModel):
     seed_uuids: list[str] = Field(default_factory=list)
     seed_jobs: int = Field(3, ge=0, le=50)
     run_dir: str | None = None
+    # canary runs: side name -> API base URL; each user alternates between the sides task by task
+    sides: dict[str, str] = Field(default_factory=dict)
+    side_seed_uuids: dict[str, list[str]] = Field(default_factory=dict)
 
     @field_validator("names", mode="before")
     @classmethod
@@ -62,6 +65,8 @@ class LoadSettings(BaseModel):
             raise ValueError("task weights must be >= 0")
         if not any(self.weights.values()):
             raise ValueError("at least one task weight must be positive")
+        if len(self.sides) == 1:
+            raise ValueError("a canary run needs two sides (or none)")
         low, high = self.think_time
         if not 0 <= low <= high:
             raise ValueError("think_time must be (min, max) with 0 <= min <= max")
@@ -98,11 +103,11 @@ class LoadSettings(BaseModel):
 
 
 def read_payload_file(spec: PayloadSpec) -> list[dict[str, Any]]:
+    """The workload's payload file, checked (a ConfigError names the file and what is wrong)."""
+    from harness.payloads import read_payload_file as read_checked
+
     assert spec.file is not None
-    body = json.loads(spec.file.read_text())
-    if not isinstance(body, list):
-        raise ValueError(f"{spec.file}: a PAVI payload is a JSON list of seq-region objects")
-    return body
+    return read_checked(spec.file)
 
 
 def load_settings(environ: Mapping[str, str] | None = None, scenarios: Path | None = None) -> LoadSettings:

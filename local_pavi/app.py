@@ -159,11 +159,11 @@ def create_app(settings: StackSettings) -> FastAPI:
     admin = APIRouter(prefix="/_pavi", tags=["harness admin"])
 
     @admin.get("/faults")
-    async def get_faults() -> dict[str, float]:
+    async def get_faults() -> dict[str, float | bool]:
         return faults.as_dict()
 
     @admin.put("/faults")
-    async def put_faults(changes: dict[str, float]) -> dict[str, float]:
+    async def put_faults(changes: dict[str, float | bool]) -> dict[str, float | bool]:
         try:
             faults.update(changes)
         except ValueError as error:

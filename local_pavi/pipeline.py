@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from local_pavi.alignment import aligned_seq_info, parse_clustal, run_clustalo
-from local_pavi.faults import FaultSettings
+from local_pavi.faults import FaultSettings, alter_alignment
 from local_pavi.jobs import Job, JobStatus, JobStore
 from local_pavi.seq_retrieval import retrieve_protein
 
@@ -132,6 +132,22 @@ class PipelineRunner:
         return "".join(records), infos
 
     def _align(self, job: Job, fasta: str, count: int) -> str:
+        """Clustal Omega, then the fault `alter_alignment` when it is on (the cache keeps the true text).
+
+        Both backends' alignment stage comes here (sfn_worker calls it too). The fault
+        `pipeline_delay_ms` makes the stage that much longer (a slower pipeline, for relative gates).
+        """
+        if self.faults.pipeline_delay_ms:
+            time.sleep(self.faults.pipeline_delay_ms / 1000)
+            job.log.append(f"alignment: injected fault pipeline_delay_ms {self.faults.pipeline_delay_ms:g}")
+        clustal = self._clustal(job, fasta, count)
+        if self.faults.alter_alignment:
+            clustal = alter_alignment(clustal)
+            (job.result_dir / ALIGNMENT_FILE).write_text(clustal)
+            job.log.append("alignment: injected fault alter_alignment changed one residue")
+        return clustal
+
+    def _clustal(self, job: Job, fasta: str, count: int) -> str:
         """Clustal Omega; inputs of many sequences are cached by content (they take about a minute)."""
         cached: Path | None = None
         if self.cache_dir is not None and count >= self.cache_min_sequences:

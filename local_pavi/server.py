@@ -27,8 +27,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--backend", choices=["inprocess", "stepfunctions"], default="inprocess")
     parser.add_argument("--seed", type=int, default=None, help="seed for fault draws (reproducible faults)")
     parser.add_argument("--cache-min-sequences", type=int, default=100)
-    for name in ("latency-ms", "latency-jitter-ms", "error-ratio", "pipeline-failure-ratio", "slow-frame-ms"):
+    floats = (
+        "latency-ms",
+        "latency-jitter-ms",
+        "error-ratio",
+        "drop-ratio",
+        "pipeline-failure-ratio",
+        "pipeline-delay-ms",
+        "slow-frame-ms",
+    )
+    for name in floats:
         parser.add_argument(f"--{name}", type=float, default=0.0)
+    parser.add_argument(
+        "--alter-alignment", action="store_true", help="change one residue of every job's alignment"
+    )
     return parser.parse_args(argv)
 
 
@@ -48,8 +60,11 @@ def main(argv: list[str] | None = None) -> None:
         latency_ms=args.latency_ms,
         latency_jitter_ms=args.latency_jitter_ms,
         error_ratio=args.error_ratio,
+        drop_ratio=args.drop_ratio,
         pipeline_failure_ratio=args.pipeline_failure_ratio,
+        pipeline_delay_ms=args.pipeline_delay_ms,
         slow_frame_ms=args.slow_frame_ms,
+        alter_alignment=args.alter_alignment,
     )
     app = create_app(
         StackSettings(

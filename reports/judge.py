@@ -223,3 +223,13 @@ def overall(results: Iterable[GateResult]) -> Verdict:
 def exit_code(results: Iterable[GateResult]) -> ExitCode:
     verdict = overall(results)
     return dict(_SEVERITY).get(verdict, ExitCode.OK)
+
+
+def decision(results: Iterable[GateResult]) -> str:
+    """Before a canary step: GO when every judged gate passed, NO-GO when any failed, else INCONCLUSIVE.
+
+    A failed gate on either side is a NO-GO: errors on the old side confound the comparison as much
+    as errors on the new side endanger the users moved to it.
+    """
+    verdict = overall(results)
+    return {Verdict.PASS: "GO", Verdict.FAIL: "NO-GO"}.get(verdict, "INCONCLUSIVE")

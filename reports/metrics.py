@@ -145,11 +145,15 @@ def _measure_load(gate: Gate, data: RunData) -> Measurement | None:
     rows = _in_window(requests, "start", window)
     if gate.request is not None:
         rows = rows[rows["name"] == gate.request]
+    if gate.side is not None:
+        rows = rows[rows["side"] == gate.side]
     n = len(rows)
     span = (window.start, window.end)
     if n == 0:
-        facts["empty_reason"] = "no requests in the window" + (
-            f" named {gate.request!r}" if gate.request else ""
+        facts["empty_reason"] = (
+            "no requests in the window"
+            + (f" named {gate.request!r}" if gate.request else "")
+            + (f" to side {gate.side}" if gate.side else "")
         )
         return Measurement(gate.metric, stat, spec.unit, None, 0, None, span, facts)
 
@@ -471,6 +475,50 @@ def own_baseline(gate: Gate, data: RunData) -> Measurement | None:
     )
 
 
+def _measure_canary(gate: Gate, data: RunData) -> Measurement | None:
+    from reports.canary import measure_canary  # it builds on this module's load helpers
+
+    return measure_canary(gate, data)
+
+
+def _measure_watch(gate: Gate, data: RunData) -> Measurement | None:
+    """Route 53 weights (canary/route53.json) against the expected step; None when no step was given."""
+    spec = METRICS[gate.metric]
+    how = data.part("watch").get("route53") or {}
+    found = data.evidence.get("route53.json")
+
+    def empty(reason: str) -> Measurement:
+        return Measurement(gate.metric, gate.statistic, spec.unit, None, 0, facts={"empty_reason": reason})
+
+    if how.get("status") == "failed":
+        return empty(f"reading Route 53 failed: {how.get('error', 'no reason recorded')}")
+    if found is None or found.get("expected_step_pct") is None:
+        return None  # Route 53 not read, or no --step to compare with: SKIPPED
+    if found.get("missing") or found.get("new_share_pct") is None:
+        where = f"{found.get('record_type')} {found.get('record_name')} in zone {found.get('hosted_zone_id')}"
+        return empty(f"Route 53 weighted records not found ({where}): {'; '.join(found.get('missing', []))}")
+    new, share = str(found["new_side"]), float(found["new_share_pct"])
+    step = float(found["expected_step_pct"])
+    old = "green" if new == "blue" else "blue"
+    weights, others = found.get("weights", {}), found.get("other_weights") or {}
+    facts: dict[str, Fact] = {
+        "new_side": new,
+        f"{new}_weight": weights.get(new),
+        f"{old}_weight": weights.get(old),
+        "total_weight": found.get("total_weight"),
+        "new_share_pct": share,
+        "expected_step_pct": step,
+    }
+    off = round(abs(share - step), 2)  # weights summing to 100 give exact shares
+    if off > 0:
+        extra = f", others {others}" if others else ""
+        facts["first_failure"] = (
+            f"{new} (new side) has weight {weights.get(new)} = {share:g}% of traffic, {old} weight "
+            f"{weights.get(old)}{extra}; the step expects {step:g}%"
+        )
+    return Measurement(gate.metric, gate.statistic, spec.unit, off, 1, None, None, facts)
+
+
 _BY_PART: dict[str, Callable[[Gate, RunData], Measurement | None]] = {
     "load": _measure_load,
     "browser": _measure_browser,
@@ -478,6 +526,8 @@ _BY_PART: dict[str, Callable[[Gate, RunData], Measurement | None]] = {
     "sources": _measure_sources,
     "probe": _measure_probe,
     "s3": _measure_s3,
+    "canary": _measure_canary,
+    "watch": _measure_watch,
 }
 
 
@@ -506,7 +556,11 @@ def error_table(data: RunData, limit: int = 20) -> pd.DataFrame:
     if not len(failed):
         return pd.DataFrame(columns=columns)
     grouped = (
-        failed.assign(error=failed["error"].fillna("").astype(str).str.slice(0, 300))
+        # names and errors may be categories (rundata): as text, groups sort as before, by name
+        failed.assign(
+            name=failed["name"].astype(str),
+            error=failed["error"].astype(object).fillna("").astype(str).str.slice(0, 300),
+        )
         .groupby(["name", "status", "error"], dropna=False)
         .size()
         .reset_index(name="count")
@@ -524,7 +578,15 @@ def endpoint_table(data: RunData, which: str = "steady") -> pd.DataFrame:
     rows = _in_window(data.requests, "start", window)
     seconds = window.seconds or 1.0
     table = []
-    for name, group in [("All requests", rows), *sorted(rows.groupby("name"), key=lambda item: str(item[0]))]:
+    sides = sorted(side for side in rows["side"].unique() if side) if "side" in rows else []
+    groups = _named_groups(rows)
+    if sides:  # a canary run: every line once per side
+        groups = [
+            (f"{side} · {name}", group)
+            for side in sides
+            for name, group in _named_groups(rows[rows["side"] == side])
+        ]
+    for name, group in groups:
         latencies = group["latency_ms"].to_numpy(dtype=float)
         failures = int(failed_mask(group).sum())
         count = len(group)
@@ -534,3 +596,7 @@ def endpoint_table(data: RunData, which: str = "steady") -> pd.DataFrame:
              float(latencies.max()) if count else float("nan"), count / seconds]
         )  # fmt: skip
     return pd.DataFrame(table, columns=columns)
+
+
+def _named_groups(rows: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    return [("All requests", rows), *sorted(rows.groupby("name"), key=lambda item: str(item[0]))]

@@ -54,6 +54,21 @@ class GateResult:
 
 
 @dataclass(frozen=True)
+class CanarySummary:
+    """Blue against green: the decision, the side-by-side table and every compared job."""
+
+    new_side: str
+    old_side: str
+    urls: Mapping[str, str]
+    step_pct: float | None
+    decision: str  # GO, NO-GO or INCONCLUSIVE: reports.judge.decision of the gates
+    comparison: object  # pandas DataFrame: reports.canary.comparison_table
+    slower_share: float | None = None  # Mann-Whitney: P(new-side request slower than old-side one)
+    mann_whitney_p: float | None = None
+    consistency: list[Mapping[str, object]] = field(default_factory=list)  # server text: escape it
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything a renderer needs; renderers read only this (one shared model, pytest-benchmark style)."""
 
@@ -67,3 +82,4 @@ class Report:
     notes: list[str] = field(default_factory=list)
     baseline_run: str | None = None
     figures: Mapping[str, bytes] = field(default_factory=dict)  # name -> PNG, in display order
+    canary: CanarySummary | None = None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from reports.model import Report, Verdict
+from reports.render_markdown import canary_headline
 
 COLOURS = {
     Verdict.PASS: "green",
@@ -30,3 +32,5 @@ def print_verdicts(report: Report, console: Console) -> None:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
     colour = COLOURS[report.overall]
     console.print(f"overall: [bold {colour}]{report.overall.value}[/] (exit code {report.exit_code})")
+    if report.canary is not None:
+        console.print(f"canary: [bold {colour}]{escape(canary_headline(report.canary))}[/]")

@@ -21,15 +21,20 @@ from harness.registry import METRICS
 from reports.model import GateResult, Report, Verdict
 from reports.plots import part_of
 from reports.render_markdown import (
+    CANARY_HEADER,
     ENDPOINT_HEADER,
     EXIT_CODE_MEANINGS,
     MISSING,
     STATUS_WORDS,
+    canary_headline,
+    canary_rows,
+    consistency_summary,
     endpoint_rows,
     format_ci,
     format_count,
     format_threshold,
     gate_label,
+    shift_text,
     value_text,
 )
 
@@ -164,6 +169,28 @@ def _error_rows(errors: Any) -> list[dict[str, str]]:
     ]
 
 
+def _canary(report: Report) -> dict[str, Any] | None:
+    canary = report.canary
+    if canary is None:
+        return None
+    return {
+        "decision": canary.decision,
+        "headline": canary_headline(canary),
+        "urls": [(side, url) for side, url in canary.urls.items()],
+        "header": CANARY_HEADER,
+        "rows": canary_rows(canary),
+        "shift": shift_text(canary),
+        "jobs": [
+            {
+                "summary": consistency_summary(job),
+                "mismatch": bool(job.get("mismatch")),
+                "diff": job.get("diff"),
+            }
+            for job in canary.consistency
+        ],
+    }
+
+
 def _exit_name(code: int) -> str:
     return ExitCode(code).name if code in ExitCode._value2member_map_ else "unknown"
 
@@ -189,6 +216,7 @@ def view_model(report: Report) -> dict[str, Any]:
             for name, facts in parts.items()
         ],
         "sections": _sections(report),
+        "canary": _canary(report),
         "endpoint_header": ENDPOINT_HEADER,
         "exit_codes": [(int(code), code.name, EXIT_CODE_MEANINGS[code]) for code in ExitCode],
     }

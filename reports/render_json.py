@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from reports.model import GateResult, Measurement, Report
+from reports.model import CanarySummary, GateResult, Measurement, Report
 
 SCHEMA_VERSION = 1
 
@@ -90,6 +90,24 @@ def summary(report: Report) -> dict[str, Any]:
         "notes": list(report.notes),
         "baseline_run": report.baseline_run,
         "gates": [gate_summary(result) for result in report.results],
+        "canary": _canary(report.canary),
+    }
+
+
+def _canary(canary: CanarySummary | None) -> dict[str, Any] | None:
+    if canary is None:
+        return None
+    table = canary.comparison
+    return {
+        "decision": canary.decision,
+        "new_side": canary.new_side,
+        "old_side": canary.old_side,
+        "urls": dict(canary.urls),
+        "step_pct": canary.step_pct,
+        "comparison": [] if getattr(table, "empty", True) else table.to_dict("records"),  # type: ignore[union-attr]
+        "slower_share": canary.slower_share,
+        "mann_whitney_p": canary.mann_whitney_p,
+        "consistency": list(canary.consistency),
     }
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from harness.config import Gate
 from harness.errors import ExitCode
 from harness.registry import METRICS
-from reports.model import GateResult, Report, Verdict
+from reports.model import CanarySummary, GateResult, Report, Verdict
 
 EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.OK: "every gate passed (or the command did what it was asked)",
@@ -177,6 +177,53 @@ def endpoint_rows(endpoints: Any) -> list[dict[str, str]]:
 
 
 ENDPOINT_HEADER = ["Request", "Count", "Failures", "Error rate", "p50", "p95", "p99", "Max", "Rate"]
+CANARY_HEADER = ["Side", "Requests", "Failures", "Error rate", "95% CI", "p50", "p95", "95% CI", "p99"]
+
+
+def canary_rows(canary: CanarySummary) -> list[list[str]]:
+    """The side-by-side table as display strings (new side, old side, difference)."""
+    table = canary.comparison
+    if table is None or getattr(table, "empty", True):
+        return []
+    return [
+        [
+            str(row["side"]),
+            format_count(row["requests"]),
+            format_count(row["failures"]),
+            format_value(row["error_rate"], "ratio"),
+            format_ci(row["error_rate_ci"], "ratio"),
+            format_value(row["p50_ms"], "ms"),
+            format_value(row["p95_ms"], "ms"),
+            format_ci(row["p95_ci"], "ms"),
+            format_value(row["p99_ms"], "ms"),
+        ]
+        for row in table.to_dict("records")
+    ]
+
+
+def canary_headline(canary: CanarySummary) -> str:
+    step = f" before the {canary.step_pct:g}% step" if canary.step_pct is not None else ""
+    return f"{canary.decision}{step}: {canary.new_side} (new) against {canary.old_side} (old)"
+
+
+def shift_text(canary: CanarySummary) -> str:
+    if canary.slower_share is None or canary.mann_whitney_p is None:
+        return "Mann-Whitney: not computed (a side had no requests in the steady window)"
+    return (
+        f"Mann-Whitney: a {canary.new_side} request is slower than a {canary.old_side} request "
+        f"{canary.slower_share:.1%} of the time (50% = no shift), p = {canary.mann_whitney_p:.3g}"
+    )
+
+
+def consistency_summary(job: Mapping[str, Any]) -> str:
+    """One compared payload in words: which jobs, and what differed."""
+    sides = job.get("jobs") or {}
+    names = ", ".join(
+        f"{side} {info.get('uuid') or '-'} ({info.get('status') or '-'})" for side, info in sides.items()
+    )
+    verdict = "differs" if job.get("mismatch") else "equal"
+    reason = f": {job.get('reason')}" if job.get("reason") else ""
+    return f"payload {job.get('payload')}: {verdict}{reason} [{names}]"
 
 
 def render_markdown(report: Report) -> str:
@@ -201,6 +248,8 @@ def render_markdown(report: Report) -> str:
         lines += ["", f"Compared with baseline run {md(report.baseline_run)}."]
     if report.notes:
         lines += ["", "### Notes", "", *(f"- {md(note)}" for note in report.notes)]
+    if report.canary is not None:
+        lines += _canary_section(report.canary)
     lines += ["", "### Endpoints (steady window)", ""]
     rows = endpoint_rows(report.endpoints)
     if rows:
@@ -219,3 +268,20 @@ def render_markdown(report: Report) -> str:
         )
     lines += ["", f"Exit code: **{md(exit_code_text(report.exit_code))}**", ""]
     return "\n".join(lines)
+
+
+def _canary_section(canary: CanarySummary) -> list[str]:
+    lines = ["", f"### Canary: {md(canary_headline(canary))}", ""]
+    rows = canary_rows(canary)
+    if rows:
+        lines += _table(CANARY_HEADER, ([md(value) for value in row] for row in rows))
+    lines += ["", md(shift_text(canary)), ""]
+    if canary.consistency:
+        lines += ["#### Data consistency", ""]
+        for job in canary.consistency:
+            lines.append(f"- {md(consistency_summary(job))}")
+            if job.get("diff"):
+                # a fenced block shows server text literally; a fence inside it cannot close it early
+                fence = "~~~~" if "```" in str(job["diff"]) else "```"
+                lines += ["", f"{fence}diff", str(job["diff"]).replace(fence, ""), fence, ""]
+    return lines

@@ -8,8 +8,9 @@ from pathlib import Path
 from harness.config import Scenarios
 from harness.runstore import Run, open_run
 from reports import judge as judging
+from reports.canary import canary_sides, comparison_table, expand_sides, latency_shift
 from reports.metrics import endpoint_table, error_table, measure, own_baseline
-from reports.model import Report
+from reports.model import CanarySummary, Report
 from reports.rundata import RunData, load_run_data
 
 
@@ -33,9 +34,13 @@ def run_notes(data: RunData) -> list[str]:
     return notes
 
 
-def build_report(run: Run, scenarios: Scenarios, gate_set: str, baseline: Run | None = None) -> Report:
-    gates = scenarios.gate_set(gate_set)
+def build_report(
+    run: Run, scenarios: Scenarios, gate_set: str, baseline: Run | None = None, *, figures: bool = True
+) -> Report:
+    """Judge `run` against `gate_set`; `figures=False` skips the plots (the self-test judges ~50 reports)."""
     data = load_run_data(run)
+    sides = canary_sides(data)
+    gates = expand_sides(scenarios.gate_set(gate_set), sides)
     measurements = {name: measure(gate, data) for name, gate in gates.items()}
     if baseline is not None:
         base_data = load_run_data(baseline)
@@ -44,6 +49,21 @@ def build_report(run: Run, scenarios: Scenarios, gate_set: str, baseline: Run | 
         baselines = {name: own_baseline(gate, data) for name, gate in gates.items()}
     results = judging.judge(gate_set, gates, measurements, baselines)
     from reports.plots import figures_for
+
+    canary = None
+    if sides is not None:
+        shift = latency_shift(data)
+        canary = CanarySummary(
+            new_side=sides.new,
+            old_side=sides.old,
+            urls=sides.urls,
+            step_pct=sides.step_pct,
+            decision=judging.decision(results),
+            comparison=comparison_table(data),
+            slower_share=shift[0] if shift else None,
+            mann_whitney_p=shift[1] if shift else None,
+            consistency=list((data.evidence.get("consistency.json") or {}).get("jobs") or []),
+        )
 
     return Report(
         run=run.meta,
@@ -55,7 +75,8 @@ def build_report(run: Run, scenarios: Scenarios, gate_set: str, baseline: Run | 
         errors=error_table(data),
         notes=run_notes(data),
         baseline_run=baseline.id if baseline else None,
-        figures=figures_for(data),
+        figures=figures_for(data) if figures else {},
+        canary=canary,
     )
 
 

@@ -90,3 +90,30 @@ def relative_change(
     if base_lo <= 0:
         return point, -math.inf, math.inf
     return point, lo / base_hi - 1, hi / base_lo - 1
+
+
+def difference_ci(
+    a: float, a_ci: tuple[float, float] | None, b: float, b_ci: tuple[float, float] | None
+) -> tuple[float, float] | None:
+    """Interval for a - b from the two 95% intervals (MOVER, Zou & Donner 2008).
+
+    Each interval's distance from its estimate stands in for that side's error, so skewed
+    intervals (a percentile's order statistics, Wilson near 0) stay skewed; for two Wilson intervals
+    this is Newcombe's method 10 for a difference of proportions.
+    """
+    if a_ci is None or b_ci is None:
+        return None
+    difference = a - b
+    low = difference - math.hypot(a - a_ci[0], b_ci[1] - b)
+    high = difference + math.hypot(a_ci[1] - a, b - b_ci[0])
+    return low, high
+
+
+def mann_whitney(new: np.ndarray, old: np.ndarray) -> tuple[float, float]:
+    """P(a new-side sample exceeds an old-side one, ties half) and the two-sided Mann-Whitney p-value.
+
+    0.5 means neither side is slower; the p-value uses the normal approximation with tie correction,
+    which is exact enough at load-test sample sizes and linear-logarithmic in time.
+    """
+    result = sps.mannwhitneyu(new, old, alternative="two-sided", method="asymptotic")
+    return float(result.statistic) / (len(new) * len(old)), float(result.pvalue)

@@ -92,6 +92,8 @@ def translate(error: Exception, what: str, profile: str | None = None) -> Harnes
     if isinstance(error, HarnessError):
         return error
     if isinstance(error, ProfileNotFound):
+        # the profile botocore looked for: the target's, or AWS_PROFILE from the environment
+        profile = getattr(error, "kwargs", {}).get("profile", profile)
         config = os.environ.get("AWS_CONFIG_FILE", "~/.aws/config")
         return EnvironmentProblem(
             f"{what}: AWS profile {profile!r} is not defined in {config}",

@@ -67,9 +67,9 @@ def test_nonsense_settings_are_refused(bad) -> None:
 
 def test_chunks_read_back_as_one_table_with_the_exact_schema(tmp_path) -> None:
     writer = ChunkWriter(tmp_path / "requests.parquet")
-    ok = (1.5, "GET /api/health", "GET", 200, 2.5, 15, None, "w0-1")
-    failed = (2.5, "GET /api/health", "GET", 503, 1.0, 40, RuntimeError("HTTP 503"), "w1-2")
-    no_answer = (3.5, "GET /api/health", "GET", 0, 30000.0, 0, ConnectionError("refused"), "w2-3")
+    ok = (1.5, "GET /api/health", "GET", 200, 2.5, 15, None, "w0-1", "")
+    failed = (2.5, "GET /api/health", "GET", 503, 1.0, 40, RuntimeError("HTTP 503"), "w1-2", "blue")
+    no_answer = (3.5, "GET /api/health", "GET", 0, 30000.0, 0, ConnectionError("refused"), "w2-3", "green")
     writer.write([ok, failed])
     writer.write([])  # nothing to flush: no empty chunk
     writer.write(portable([no_answer]))  # as a worker sends it
@@ -83,6 +83,7 @@ def test_chunks_read_back_as_one_table_with_the_exact_schema(tmp_path) -> None:
     assert frame["error"].dropna().tolist() == ["HTTP 503", "refused"]
     assert frame["status"].tolist() == [200, 503, 0]
     assert frame["user"].tolist() == ["w0-1", "w1-2", "w2-3"]
+    assert frame["side"].tolist() == ["", "blue", "green"]
 
 
 def test_a_run_without_requests_still_leaves_a_readable_empty_table(tmp_path) -> None:

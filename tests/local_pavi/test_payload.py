@@ -4,21 +4,12 @@ from typing import Any
 
 import pytest
 
+from harness.payloads import REQUIRED_FIELDS as REQUIRED
 from local_pavi.genome import Genome, build_genome
 from local_pavi.payload import UNKNOWN_SEQ_ID, failing_payload, generate_payload, invalid_payload
 from local_pavi.seq_retrieval import UnknownSequenceError, retrieve_protein
 
 URL = "http://localhost:8080/genome/genome.fa"
-REQUIRED = {
-    "unique_entry_id": str,
-    "base_seq_name": str,
-    "seq_id": str,
-    "seq_strand": str,
-    "exon_seq_regions": list,
-    "cds_seq_regions": list,
-    "fasta_file_url": str,
-    "variant_ids": list,
-}
 
 
 @pytest.fixture(scope="module")

@@ -217,17 +217,22 @@ async function render(uuid) {
   msa.addEventListener("conservationProgress", (e) => {
     if (e.detail && e.detail.progress === 1) conservationReady = true;
   });
+  const busyWait = (ms) => {
+    const until = performance.now() + ms;
+    while (performance.now() < until) { /* busy-wait on purpose */ }
+  };
   msa.addEventListener("drawCompleted", () => {
     status.drawCount += 1;
-    if (slowFrameMs > 0) {
-      // Fault injection: make every redraw really cost main-thread time.
-      const until = performance.now() + slowFrameMs;
-      while (performance.now() < until) { /* busy-wait on purpose */ }
-    }
+    if (slowFrameMs > 0) busyWait(slowFrameMs); // fault injection: every redraw really costs main-thread time
     if (status.state === "loading" && dataSet && (!needsConservation || conservationReady)) {
       setState("rendered");
     }
   });
+  if (slowFrameMs > 0) {
+    // The same fault for scrolling, which redraws nothing while the msa is drawn at full height: a scroll
+    // handler that costs main-thread time on every scroll event, i.e. on every frame the page scrolls.
+    window.addEventListener("scroll", () => busyWait(slowFrameMs), { passive: true });
+  }
 
   const app = document.getElementById("app");
   const failures = failureList(seqInfo);
