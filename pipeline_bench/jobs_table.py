@@ -73,6 +73,11 @@ def job_row(
     }
 
 
+def warm_up() -> None:
+    """pyarrow imports pandas on its first table (~1 s): pay it before the first job, not inside the runs."""
+    pa.Table.from_pylist([], schema=JOBS_SCHEMA).to_pandas()
+
+
 def write_jobs(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     """Replace `path` with `rows` in seq order, atomically."""
     table = pa.Table.from_pylist(sorted(rows, key=lambda row: row["seq"]), schema=JOBS_SCHEMA)

@@ -28,7 +28,7 @@ from harness.errors import ConfigError, HarnessError
 from harness.runstore import Run
 from pipeline_bench.checks import run_checks
 from pipeline_bench.drivers import Driver, JobOutcome
-from pipeline_bench.jobs_table import JOBS_FILE, job_row, read_jobs, write_jobs
+from pipeline_bench.jobs_table import JOBS_FILE, job_row, read_jobs, warm_up, write_jobs
 from pipeline_bench.payloads import PayloadPlan
 
 PART = "pipeline"
@@ -148,6 +148,7 @@ def run_pipeline(
     jobs = max(jobs, max(rows, default=0))  # never plan fewer jobs than are recorded
     todo = [seq for seq in range(1, jobs + 1) if seq not in rows]
     part = dict(run.meta.get("parts", {}).get(PART, {}))
+    warm_up()
     session: dict[str, Any] = {"started": time.time(), "rows_before": resumed_from, "todo": len(todo)}
     sessions = [*part.get("sessions", []), session]
     facts = getattr(driver, "facts", None)
@@ -204,6 +205,8 @@ def run_pipeline(
         status = "interrupted"
         raise
     finally:
+        if callable(close := getattr(driver, "close", None)):
+            close()  # the driver's HTTP connections, kept alive between jobs
         longest, final = streaks(rows.values())
         successes = sum(bool(row["success"]) for row in rows.values())
         session |= {"ended": time.time(), "ran": ran, "status": status, "http_retries": retries}

@@ -140,8 +140,8 @@ def test_poll_schedule_starts_short_and_stays_capped_while_the_job_is_young() ->
         previous = schedule.next_interval(previous, elapsed_s=1.0)
         waits.append(previous)
     assert waits[0] == pytest.approx(0.05)
-    assert waits == sorted(waits) and max(waits) == pytest.approx(0.25)
-    assert schedule.next_interval(0.25, elapsed_s=61.0) > 0.25
+    assert waits == sorted(waits) and max(waits) == pytest.approx(schedule.fast_cap_s)
+    assert schedule.next_interval(schedule.fast_cap_s, elapsed_s=61.0) > schedule.fast_cap_s
     assert schedule.next_interval(10.0, elapsed_s=600.0) == pytest.approx(1.0)
 
 
