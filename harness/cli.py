@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness import __version__, stack
@@ -695,7 +696,7 @@ def selftest(
         typer.Option("--gates", "-g", help="gate set(s), repeated or comma-separated; all: every set"),
     ] = None,
     scale: Annotated[
-        str, typer.Option(help="ci (small workloads, about 3 min) or full (the workloads of scenarios.yaml)")
+        str, typer.Option(help="ci (small workloads, 3-4 min on 2 cores) or full (the configured ones)")
     ] = "ci",
 ) -> None:
     """Prove the gates: each one measured healthy (it must PASS) and with the fault that should trip it.
@@ -732,9 +733,10 @@ def main() -> None:
     except HarnessError as error:
         if _state["debug"]:
             traceback.print_exc()
-        err_console.print(f"[bold red]error:[/] {error.problem}", highlight=False)
+        # problems quote servers and files: printed literally, never as rich markup
+        err_console.print(f"[bold red]error:[/] {escape(error.problem)}", highlight=False)
         if error.fix:
-            err_console.print(f"  [bold]fix:[/] {error.fix}", highlight=False)
+            err_console.print(f"  [bold]fix:[/] {escape(error.fix)}", highlight=False)
         sys.exit(int(error.exit_code))
     except KeyboardInterrupt:
         err_console.print("interrupted; what was measured so far is kept in the run store")

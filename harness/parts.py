@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.console import Console
+from rich.markup import escape
 
 from harness.config import PayloadSpec, Scenarios, Target
 from harness.errors import ConfigError, HarnessError
@@ -316,4 +317,4 @@ def run_parts(
         except Exception as error:  # KeyboardInterrupt still stops the whole run
             reason = _reason(error)
             run.record_part(part, status="failed", error=reason)
-            console.print(f"[red]{part} failed:[/] {reason}", highlight=False)
+            console.print(f"[red]{part} failed:[/] {escape(reason)}", highlight=False)

@@ -26,10 +26,11 @@ def print_verdicts(report: Report, console: Console) -> None:
     table.add_column("why", overflow="fold")
     for result in report.results:
         colour = COLOURS[result.verdict]
-        table.add_row(result.name, f"[{colour}]{result.verdict.value}[/]", result.reason)
+        # names and reasons carry server and config text: literal, never rich markup ("[uuid]", "[/x]")
+        table.add_row(escape(result.name), f"[{colour}]{result.verdict.value}[/]", escape(result.reason))
     console.print(table)
     for note in report.notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     colour = COLOURS[report.overall]
     console.print(f"overall: [bold {colour}]{report.overall.value}[/] (exit code {report.exit_code})")
     if report.canary is not None:

@@ -24,7 +24,7 @@ class _HtmlPage(http.server.BaseHTTPRequestHandler):
     """A web server that answers every path with an HTML page, as a web UI or a proxy error page does."""
 
     def do_GET(self) -> None:
-        body = b"<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>"
+        body = b"<!DOCTYPE html><html><body><h1>502 Bad Gateway [/b]</h1></body></html>"
         self.send_response(200)
         self.send_header("content-type", "text/html; charset=utf-8")
         self.send_header("content-length", str(len(body)))
@@ -85,6 +85,7 @@ def test_load_and_pipeline_on_an_html_target_exit_5_without_traceback(html_url: 
         result = run_cli(*command, "--config", str(config), "--target", "web", env=env)
         assert result.returncode == ExitCode.ENVIRONMENT, (command, result.stdout, result.stderr)
         assert "not JSON" in result.stderr and "fix:" in result.stderr
+        assert "Bad Gateway [/b]" in result.stderr  # server text printed literally, not as rich markup
         assert "Traceback" not in result.stderr + result.stdout
 
 

@@ -325,3 +325,18 @@ def test_a_million_requests_plot_in_seconds() -> None:
     figures = figures_for(big)
     assert list(figures) == LOAD_FIGURES
     assert time.perf_counter() - began < 15
+
+
+def test_console_prints_server_text_literally_not_as_rich_markup(report: Report) -> None:
+    from dataclasses import replace
+
+    from rich.console import Console
+
+    from reports.render_console import print_verdicts
+
+    tricky = "first failure: GET /api/pipeline-job/[uuid] answered [/bold] [red]503"
+    results = [replace(report.results[0], name="gate [b]x[/b]", reason=tricky), *report.results[1:]]
+    console = Console(record=True, width=400, color_system=None)
+    print_verdicts(replace(report, results=results, notes=["[/x] note"]), console)
+    text = console.export_text()
+    assert tricky in text and "gate [b]x[/b]" in text and "[/x] note" in text
