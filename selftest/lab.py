@@ -27,7 +27,8 @@ from local_pavi.sfn_backend import MotoServer
 
 ROLES = {"main": "inprocess", "sfn": "stepfunctions", "blue": "inprocess", "green": "inprocess"}
 REGION = "us-east-1"
-_AWS_DROP = (
+# what could point boto3 at a real account or through a proxy; dropped for dummy keys and moto
+AWS_ENV_TO_DROP = (
     "AWS_PROFILE",
     "AWS_DEFAULT_PROFILE",
     "AWS_SESSION_TOKEN",
@@ -90,9 +91,9 @@ class Lab:
             "PAVI_AWS_PROFILE": "",  # empty: no profile, whatever the user's shell says
             "NO_PROXY": "127.0.0.1,localhost",
         }
-        for name in (*dummy, *_AWS_DROP):
+        for name in (*dummy, *AWS_ENV_TO_DROP):
             self._saved_env[name] = os.environ.get(name)
-        for name in _AWS_DROP:
+        for name in AWS_ENV_TO_DROP:
             os.environ.pop(name, None)
         os.environ.update(dummy)
         return self

@@ -16,6 +16,7 @@ import pytest
 from harness import stack
 from harness.config import Target
 from local_pavi.sfn_backend import MotoServer
+from selftest.lab import AWS_ENV_TO_DROP
 from tests.support import free_port
 
 
@@ -114,40 +115,18 @@ def pavi(local_stack: stack.StackState) -> Iterator[Pavi]:
             latency_ms=0,
             latency_jitter_ms=0,
             error_ratio=0,
+            drop_ratio=0,
             pipeline_failure_ratio=0,
+            pipeline_delay_ms=0,
             slow_frame_ms=0,
+            alter_alignment=False,
         )
-
-
-AWS_ENV_TO_DROP = (
-    "PAVI_AWS_PROFILE",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_ROLE_ARN",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_CE",
-    "AWS_ENDPOINT_URL_CLOUDWATCH",
-    "AWS_ENDPOINT_URL_ROUTE_53",
-    "AWS_ENDPOINT_URL_S3",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-)
 
 
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Dummy credentials only; no shared config, no SSO cache, no EC2/ECS metadata lookups."""
-    for name in AWS_ENV_TO_DROP:
+    for name in ("PAVI_AWS_PROFILE", *AWS_ENV_TO_DROP):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
