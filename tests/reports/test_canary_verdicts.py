@@ -72,7 +72,7 @@ def _verdicts(report) -> dict[str, Verdict]:
 
 
 def test_equal_sides_are_a_go_with_every_load_gate_judged_per_side(tmp_path) -> None:
-    report = build_report(_canary_run(tmp_path), SCENARIOS, "canary")
+    report = build_report(_canary_run(tmp_path), SCENARIOS, "canary", figures=False)
     verdicts = _verdicts(report)
     assert set(verdicts) == {
         "error-rate (blue)", "error-rate (green)", "latency-p95 (blue)", "latency-p95 (green)",
@@ -85,7 +85,7 @@ def test_equal_sides_are_a_go_with_every_load_gate_judged_per_side(tmp_path) -> 
 
 
 def test_errors_on_one_side_are_a_no_go_named_by_side(tmp_path) -> None:
-    report = build_report(_canary_run(tmp_path, green_errors=0.03), SCENARIOS, "canary")
+    report = build_report(_canary_run(tmp_path, green_errors=0.03), SCENARIOS, "canary", figures=False)
     verdicts = _verdicts(report)
     assert verdicts["error-rate (green)"] is Verdict.FAIL
     assert verdicts["error-rate (blue)"] is Verdict.PASS
@@ -93,7 +93,7 @@ def test_errors_on_one_side_are_a_no_go_named_by_side(tmp_path) -> None:
 
 
 def test_a_slower_new_side_fails_the_comparison_but_not_the_triggers(tmp_path) -> None:
-    report = build_report(_canary_run(tmp_path, blue_extra_ms=400.0), SCENARIOS, "canary")
+    report = build_report(_canary_run(tmp_path, blue_extra_ms=400.0), SCENARIOS, "canary", figures=False)
     verdicts = _verdicts(report)
     assert verdicts["latency-vs-old"] is Verdict.FAIL  # blue (new) p95 about 400 ms above green
     assert verdicts["latency-p95 (blue)"] is Verdict.PASS  # still under the 1 s rollback trigger
@@ -103,7 +103,7 @@ def test_a_slower_new_side_fails_the_comparison_but_not_the_triggers(tmp_path) -
 
 
 def test_an_inconsistent_result_is_a_no_go_with_an_escaped_readable_diff(tmp_path) -> None:
-    report = build_report(_canary_run(tmp_path, mismatch=True), SCENARIOS, "canary")
+    report = build_report(_canary_run(tmp_path, mismatch=True), SCENARIOS, "canary", figures=True)
     assert _verdicts(report)["data-consistency"] is Verdict.FAIL
     assert report.canary is not None and report.canary.decision == "NO-GO"
     html = render_html(report)
@@ -116,7 +116,7 @@ def test_an_inconsistent_result_is_a_no_go_with_an_escaped_readable_diff(tmp_pat
 
 
 def test_too_few_requests_make_the_comparison_invalid_not_a_go(tmp_path) -> None:
-    report = build_report(_canary_run(tmp_path, n=30), SCENARIOS, "canary")
+    report = build_report(_canary_run(tmp_path, n=30), SCENARIOS, "canary", figures=False)
     verdicts = _verdicts(report)
     assert verdicts["latency-vs-old"] is Verdict.INVALID
     assert report.canary is not None and report.canary.decision == "INCONCLUSIVE"
@@ -145,6 +145,6 @@ def test_mann_whitney_share_is_half_for_equal_samples_and_one_for_disjoint() -> 
     ],
 )
 def test_decision_follows_the_worst_gate(verdicts, expected, tmp_path) -> None:
-    report = build_report(_canary_run(tmp_path), SCENARIOS, "canary")
+    report = build_report(_canary_run(tmp_path), SCENARIOS, "canary", figures=False)
     results = [report.results[0].__class__(**{**report.results[0].__dict__, "verdict": v}) for v in verdicts]
     assert decision(results) == expected
