@@ -282,6 +282,13 @@ def report(
 
 
 GatesOption = Annotated[str, typer.Option("--gates", "-g", help="gate set to judge with")]
+# the load's size, shared by `load` and `canary` (a canary's users alternate between the sides)
+UsersOption = Annotated[
+    int | None, typer.Option(min=1, help="concurrent users (default: workloads.load.users)")
+]
+SpawnRateOption = Annotated[float | None, typer.Option(min=0.1, help="users started per second")]
+DurationOption = Annotated[str | None, typer.Option(help="load time with a unit, e.g. 5m, 90s")]
+WorkersOption = Annotated[int, typer.Option(min=0, help="Locust worker processes (0: one process)")]
 ConfirmProduction = Annotated[
     bool,
     typer.Option("--confirm-production", help="allow load, jobs or a full run on a production: true target"),
@@ -431,12 +438,10 @@ def s3_verify(
 def load(
     config: ConfigOption = DEFAULT_CONFIG,
     target: TargetOption = None,
-    users: Annotated[
-        int | None, typer.Option(min=1, help="concurrent users (default: workloads.load.users)")
-    ] = None,
-    spawn_rate: Annotated[float | None, typer.Option(min=0.1, help="users started per second")] = None,
-    duration: Annotated[str | None, typer.Option(help="run time with a unit, e.g. 5m, 90s")] = None,
-    workers: Annotated[int, typer.Option(min=0, help="Locust worker processes (0: one process)")] = 0,
+    users: UsersOption = None,
+    spawn_rate: SpawnRateOption = None,
+    duration: DurationOption = None,
+    workers: WorkersOption = 0,
     gates: GatesOption = "phase-2",
     confirm_production: ConfirmProduction = False,
 ) -> None:
@@ -537,10 +542,10 @@ def canary(
         float | None, typer.Option(min=0, max=100, help="the traffic step (%) this run clears, e.g. 10")
     ] = None,
     config: ConfigOption = DEFAULT_CONFIG,
-    users: Annotated[int | None, typer.Option(min=2, help="concurrent users over both sides")] = None,
-    spawn_rate: Annotated[float | None, typer.Option(min=0.1, help="users started per second")] = None,
-    duration: Annotated[str | None, typer.Option(help="load time with a unit, e.g. 5m")] = None,
-    workers: Annotated[int, typer.Option(min=0, help="Locust worker processes (0: one process)")] = 0,
+    users: UsersOption = None,
+    spawn_rate: SpawnRateOption = None,
+    duration: DurationOption = None,
+    workers: WorkersOption = 0,
     gates: GatesOption = "canary",
     confirm_production: ConfirmProduction = False,
 ) -> None:

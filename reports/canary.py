@@ -17,7 +17,7 @@ import pandas as pd
 
 from harness.config import Gate
 from harness.registry import METRICS
-from reports.metrics import Window, failed_mask, load_facts, load_window
+from reports.metrics import Window, failed_mask, in_window, load_facts, load_window
 from reports.model import Fact, Measurement
 from reports.rundata import RunData
 from reports.stats import (
@@ -77,8 +77,7 @@ def _steady_rows(data: RunData, which: str) -> tuple[pd.DataFrame, Window] | str
     requests = data.requests
     if requests is None:
         return "no requests were recorded"
-    in_window = requests[(requests["start"] >= window.start) & (requests["start"] <= window.end)]
-    return in_window, window
+    return in_window(requests, "start", window), window
 
 
 def measure_canary(gate: Gate, data: RunData) -> Measurement | None:
@@ -149,14 +148,12 @@ def _consistency(gate: Gate, data: RunData) -> Measurement | None:
 
 def comparison_table(data: RunData, which: str = "steady") -> pd.DataFrame:
     """Side by side over the steady window, new side first, then the difference (new - old)."""
-    sides = canary_sides(data)
-    steady = _steady_rows(data, which) if sides is not None else "not a canary run"
-    if sides is None or isinstance(steady, str):
+    split = _steady_sides(data, which)
+    if split is None:
         return pd.DataFrame(columns=COMPARISON_COLUMNS)
-    rows, _ = steady
+    sides, by_side = split
     table: list[dict[str, Any]] = []
-    for side in (sides.new, sides.old):
-        of_side = rows[rows["side"] == side]
+    for side, of_side in by_side.items():
         latencies = of_side["latency_ms"].to_numpy(dtype=float)
         failures, count = int(failed_mask(of_side).sum()), len(of_side)
         table.append(
@@ -194,11 +191,19 @@ def comparison_table(data: RunData, which: str = "steady") -> pd.DataFrame:
 
 def latency_shift(data: RunData, which: str = "steady") -> tuple[float, float] | None:
     """Mann-Whitney over the steady window: P(new slower than old) and the p-value."""
+    split = _steady_sides(data, which)
+    if split is None:
+        return None
+    sides, by_side = split
+    new, old = (by_side[side]["latency_ms"].to_numpy(dtype=float) for side in (sides.new, sides.old))
+    return mann_whitney(new, old) if len(new) and len(old) else None
+
+
+def _steady_sides(data: RunData, which: str) -> tuple[Sides, dict[str, pd.DataFrame]] | None:
+    """Each side's requests in the window, new side first; None when not a canary run or no window."""
     sides = canary_sides(data)
     steady = _steady_rows(data, which) if sides is not None else "not a canary run"
     if sides is None or isinstance(steady, str):
         return None
     rows, _ = steady
-    new = rows.loc[rows["side"] == sides.new, "latency_ms"].to_numpy(dtype=float)
-    old = rows.loc[rows["side"] == sides.old, "latency_ms"].to_numpy(dtype=float)
-    return mann_whitney(new, old) if len(new) and len(old) else None
+    return sides, {side: rows[rows["side"] == side] for side in (sides.new, sides.old)}

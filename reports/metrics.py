@@ -95,7 +95,7 @@ def load_window(data: RunData, which: str) -> Window | str:
     return Window(float(start), float(end), float(planned_end))
 
 
-def _in_window(frame: pd.DataFrame, column: str, window: Window) -> pd.DataFrame:
+def in_window(frame: pd.DataFrame, column: str, window: Window) -> pd.DataFrame:
     return frame[(frame[column] >= window.start) & (frame[column] <= window.end)]
 
 
@@ -106,7 +106,7 @@ def load_facts(data: RunData, window: Window) -> dict[str, Fact]:
         "run_status": data.meta.get("status"),
     }
     if data.host is not None and len(data.host):
-        host = _in_window(data.host, "time", window)
+        host = in_window(data.host, "time", window)
         generator = host[host["process"].str.startswith("locust")]
         if len(generator):
             facts["generator_cpu_max"] = float(generator["cpu"].max())
@@ -142,7 +142,7 @@ def _measure_load(gate: Gate, data: RunData) -> Measurement | None:
         return Measurement(gate.metric, stat, spec.unit, value, 1, None, (window.start, window.end), facts)
 
     requests = data.requests if data.requests is not None else pd.DataFrame(columns=["start"])
-    rows = _in_window(requests, "start", window)
+    rows = in_window(requests, "start", window)
     if gate.request is not None:
         rows = rows[rows["name"] == gate.request]
     if gate.side is not None:
@@ -575,7 +575,7 @@ def endpoint_table(data: RunData, which: str = "steady") -> pd.DataFrame:
     window = load_window(data, which)
     if data.requests is None or isinstance(window, str):
         return pd.DataFrame(columns=columns)
-    rows = _in_window(data.requests, "start", window)
+    rows = in_window(data.requests, "start", window)
     seconds = window.seconds or 1.0
     table = []
     sides = sorted(side for side in rows["side"].unique() if side) if "side" in rows else []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -146,5 +147,5 @@ def test_mann_whitney_share_is_half_for_equal_samples_and_one_for_disjoint() -> 
 )
 def test_decision_follows_the_worst_gate(verdicts, expected, tmp_path) -> None:
     report = build_report(_canary_run(tmp_path), SCENARIOS, "canary", figures=False)
-    results = [report.results[0].__class__(**{**report.results[0].__dict__, "verdict": v}) for v in verdicts]
+    results = [replace(report.results[0], verdict=verdict) for verdict in verdicts]
     assert decision(results) == expected
