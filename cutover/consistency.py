@@ -175,8 +175,7 @@ def dynamodb_for(name: str, target: Target) -> DynamoDbSettings | None:
         EnvironmentProblem: a local stepfunctions stack that is not running; AWS credentials missing.
     """
     if target.kind == "local":
-        from harness.stack import read_state
-        from local_pavi.sfn_backend import client
+        from harness.stack import local_aws_session, read_state
 
         state = read_state(name)
         if state is None:
@@ -189,8 +188,9 @@ def dynamodb_for(name: str, target: Target) -> DynamoDbSettings | None:
         if state.backend != "stepfunctions" or not state.aws:
             return None
         endpoint = str(state.aws["endpoint_url"])
+        session = local_aws_session(str(state.aws["region"]))
         return DynamoDbSettings(
-            client("dynamodb", endpoint, str(state.aws["region"])), str(state.aws["jobs_table"]), endpoint
+            session.client("dynamodb", endpoint_url=endpoint), str(state.aws["jobs_table"]), endpoint
         )
     if target.state_machine_arn is None:
         return None

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import httpx
 
 from harness.errors import EnvironmentProblem
-from local_pavi.alignment import parse_clustal
+from pavi_contract.clustal import parse_clustal
 
 
 @dataclass(frozen=True)

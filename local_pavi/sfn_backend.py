@@ -12,7 +12,7 @@ moto 5.2.5 facts this module is built around (see docs/ARCHITECTURE.md):
 - `$$.Execution.StartTime` is a datetime that breaks the DynamoDB integration; `$$.State.EnteredTime`
   (ISO 8601 text) works, so every timestamp in the record is a state's entered time;
 - state data over 256 KiB ends an execution with States.DataLimitExceeded, past every Catch (as on
-  AWS), leaving the record `running`: payloads that large travel through S3 (`execution_input`);
+  AWS), leaving the record `running`: payloads that large travel through S3 (`pavi_contract.execution`);
 - `batch:submitJob.sync` fails (moto hands `JobName` to boto3, which wants `jobName`), and without
   Docker moto's Batch only marks jobs SUCCEEDED without running anything, so the Batch stages are
   SQS callback tasks here.
@@ -43,15 +43,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from local_pavi.faults import FaultSettings
 from local_pavi.jobs import Job, JobStatus, JobStore
 from local_pavi.pipeline import PipelineRunner
+from pavi_contract.execution import execution_input
 
 REGION = "us-east-1"
 JOBS_TABLE = "pavi-jobs"
 STATE_MACHINE = "pavi-pipeline"
 PAYLOAD_BUCKET = "pavi-payloads"
 QUEUES = {"seq_retrieval": "pavi-seq-retrieval", "alignment": "pavi-alignment"}
-# Step Functions refuses state data over 256 KiB with States.DataLimitExceeded, which no Catch catches
-# (moto enforces it too): a 500-entry payload is ~285 KB, so larger payloads go through S3.
-INLINE_PAYLOAD_BYTES = 192 * 1024
 STAGE_TIMEOUT_S = {"seq_retrieval": 600, "alignment": 3600}
 ROLE_ARN = "arn:aws:iam::123456789012:role/pavi-pipeline"  # moto accepts any role; AWS needs a real one
 MOTO_START_TIMEOUT_S = 30.0
@@ -268,31 +266,6 @@ def provision(endpoint_url: str, region: str = REGION) -> AwsStack:
     return AwsStack(endpoint_url, region, arn, JOBS_TABLE, queues, PAYLOAD_BUCKET)
 
 
-def execution_input(
-    job_id: str, payload: list[dict[str, Any]], s3: Any = None, bucket: str | None = None
-) -> str:
-    """`{"jobId", "payload"}`, or `{"jobId", "payloadS3": {"Bucket", "Key"}}` for a payload too large.
-
-    Without a bucket a large payload stays inline: AWS refuses it at StartExecution, and moto ends
-    the execution with States.DataLimitExceeded (the record stays `running`).
-    """
-    inline = json.dumps({"jobId": job_id, "payload": payload})
-    if len(inline.encode()) <= INLINE_PAYLOAD_BYTES or s3 is None or bucket is None:
-        return inline
-    key = f"{job_id}/payload.json"
-    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(payload).encode(), ContentType="application/json")
-    return json.dumps({"jobId": job_id, "payloadS3": {"Bucket": bucket, "Key": key}})
-
-
-def execution_payload(execution_input_text: str, s3: Any) -> list[dict[str, Any]]:
-    """The payload an execution was started with, inline or from S3 (see `execution_input`)."""
-    given = json.loads(execution_input_text)
-    if "payload" in given:
-        return given["payload"]
-    location = given["payloadS3"]
-    return json.loads(s3.get_object(Bucket=location["Bucket"], Key=location["Key"])["Body"].read())
-
-
 def iso_now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -430,6 +403,7 @@ def create_sfn_backend(
     workers: int,
     cache_dir: Path,
     cache_min_sequences: int,
+    own_port: int | None = None,
 ) -> tuple[DynamoJobStore, SfnRunner]:
     """The store and runner `create_app` uses in place of `JobStore` and `PipelineRunner`."""
     from local_pavi.sfn_worker import StageWorker
@@ -437,7 +411,7 @@ def create_sfn_backend(
     # PipelineRunner's stage methods do the real work; its own store and pool stay unused.
     stages = PipelineRunner(
         JobStore(), genome_fasta, chromosomes, faults, rng, workers=1,
-        cache_dir=cache_dir, cache_min_sequences=cache_min_sequences,
+        cache_dir=cache_dir, cache_min_sequences=cache_min_sequences, own_port=own_port,
     )  # fmt: skip
     worker = StageWorker(aws, stages, jobs_dir, faults, rng, workers=workers)
     worker.start()

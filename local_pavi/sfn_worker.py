@@ -28,7 +28,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from local_pavi.faults import FaultSettings
 from local_pavi.jobs import Job
 from local_pavi.pipeline import LOG_FILE, JobFailure, PipelineRunner, _lower_thread_priority
-from local_pavi.sfn_backend import AwsStack, client, execution_payload
+from local_pavi.sfn_backend import AwsStack, client
+from pavi_contract.execution import execution_payload
 
 HANDOVER_DIR = "seq_retrieval"  # seq_retrieval's output, read by alignment, removed after it
 ERROR_CHARS = 256  # Step Functions' limit for a task failure's `error`

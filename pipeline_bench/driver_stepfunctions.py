@@ -31,8 +31,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from harness.config import AwsSettings
 from harness.errors import ConfigError
-from harness.stack import StackState
-from local_pavi.sfn_backend import aws_session, execution_input
+from harness.stack import StackState, local_aws_session
+from pavi_contract.execution import execution_input
 from pipeline_bench.driver_api import ApiDriver, PollSchedule
 from pipeline_bench.drivers import (
     COMPLETED,
@@ -100,7 +100,7 @@ class StepFunctionsDriver:
                 "set `backend: stepfunctions` for the target and start it again, or use --driver api",
             )
         return cls(
-            aws_session(str(aws["region"])),
+            local_aws_session(str(aws["region"])),
             str(aws["state_machine_arn"]),
             str(aws["jobs_table"]),
             endpoint_url=str(aws["endpoint_url"]),

@@ -39,6 +39,10 @@ ACTION_OF = {"s3:ListObjectsV2": "s3:ListBucket", "s3:HeadObject": "s3:GetObject
 # services without resource-level permissions for the actions used: "*" is the only resource
 STAR_ONLY = {"ce:GetCostAndUsage", "cloudwatch:GetMetricData"}
 WRITES = {"states:StartExecution"}
+# Calls in the harness's own code that only a local stack's moto server ever receives: the
+# Step Functions driver hands pavi_contract.execution a payload bucket only for a local stack
+# (StepFunctionsDriver.for_local_stack), so no policy grants them (docs/IAM.md, Notes).
+LOCAL_ONLY = {"s3:PutObject": {"pavi_contract/execution.py"}}
 
 
 def _sources() -> Iterator[tuple[Path, ast.Module]]:
@@ -124,7 +128,11 @@ def test_the_scan_finds_the_calls_known_today(calls) -> None:
 
 def test_every_aws_call_is_granted(calls) -> None:
     granted = _actions("harness-read-only") | _actions("harness-pipeline-driver")
-    missing = {action: sorted(files) for action, files in calls.items() if action not in granted}
+    missing = {
+        action: sorted(files)
+        for action, files in calls.items()
+        if action not in granted and not set(files) <= LOCAL_ONLY.get(action, set())
+    }
     assert not missing, (
         f"AWS calls no policy in docs/iam/ grants (add them there and to docs/IAM.md): {missing}"
     )

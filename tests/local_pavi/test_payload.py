@@ -4,10 +4,10 @@ from typing import Any
 
 import pytest
 
-from harness.payloads import REQUIRED_FIELDS as REQUIRED
 from local_pavi.genome import Genome, build_genome
 from local_pavi.payload import UNKNOWN_SEQ_ID, failing_payload, generate_payload, invalid_payload
 from local_pavi.seq_retrieval import UnknownSequenceError, retrieve_protein
+from pavi_contract.payload import REQUIRED_FIELDS as REQUIRED
 
 URL = "http://localhost:8080/genome/genome.fa"
 

@@ -1,8 +1,13 @@
-"""PAVI job payload files, read once and checked against upstream's schema by every part that submits jobs."""
+"""PAVI job payloads: upstream's `Pipeline_seq_region` schema, payload files, the names a payload asks for.
+
+A payload is a JSON list of seq-region objects. Files are read once and checked by every part that
+submits jobs, so a typo fails the command before anything is sent.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +65,24 @@ def read_payload_file(path: Path) -> list[dict[str, Any]]:
                     FIX,
                 )
     return body
+
+
+def requested_names(body: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Sequence names a payload asks for, as upstream's seq_retrieval names its output.
+
+    One per entry (`base_seq_name`), or two for an entry with variant_ids: `<base>_ref` and
+    `<base><alt_seq_name_suffix or "_alt">`.
+    """
+    names: list[str] = []
+    for entry in body:
+        base = str(entry["base_seq_name"])
+        if entry.get("variant_ids"):
+            names += [f"{base}_ref", f"{base}{entry.get('alt_seq_name_suffix') or '_alt'}"]
+        else:
+            names.append(base)
+    return names
+
+
+def fasta_file_urls(body: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The genome FASTA files a payload names (a deployed PAVI downloads each)."""
+    return {str(entry.get("fasta_file_url")) for entry in body}
