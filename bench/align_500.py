@@ -13,10 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from local_pavi.alignment import parse_clustal, run_clustalo
+from local_pavi.alignment import run_clustalo
 from local_pavi.genome import build_genome
 from local_pavi.payload import generate_payload
 from local_pavi.seq_retrieval import format_fasta, retrieve_protein
+from pavi_contract.clustal import parse_clustal
 
 
 def main(entries: int = 500, threads: int = 1) -> None:

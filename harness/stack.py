@@ -20,6 +20,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import boto3
 import httpx
 
 from harness.config import Faults, Target
@@ -49,6 +50,7 @@ class StackState:
     faults: dict[str, float | bool] = field(default_factory=dict)
     # backend stepfunctions: endpoint_url, region, state_machine_arn, jobs_table, queues (moto server)
     aws: dict[str, object] = field(default_factory=dict)
+    threading: str = "bounded"  # or "upstream" (local_pavi.app); the default reads older state files
 
     @property
     def api_url(self) -> str:
@@ -105,6 +107,11 @@ def start_stack(
     """Start a stack and wait until its API answers; raise with the log's tail if it does not."""
     if target.kind != "local":
         raise ConfigError(f"target {name!r} is not local", "`stack up` only starts targets with kind: local")
+    if target.threading == "upstream" and target.backend != "inprocess":
+        raise ConfigError(
+            f"threading 'upstream' needs backend 'inprocess', not {target.backend!r}",
+            "upstream's thread use is its API running the pipeline: use --backend inprocess",
+        )
     if shutil.which("clustalo") is None:
         raise EnvironmentProblem(
             "Clustal Omega (clustalo) is not installed; the local stack's pipeline needs it",
@@ -131,6 +138,7 @@ def start_stack(
         "--data-dir", str(root),
         "--workers", str(target.pipeline_workers),
         "--backend", target.backend,
+        "--threading", target.threading,
     ]  # fmt: skip
     for key, value in faults.model_dump().items():
         if isinstance(value, bool):  # a switch is a flag of its own
@@ -148,6 +156,7 @@ def start_stack(
         pid=process.pid,
         port=target.port,
         backend=target.backend,
+        threading=target.threading,
         url=f"http://127.0.0.1:{target.port}",
         log=str(log_path),
         faults=faults.model_dump(),
@@ -233,3 +242,8 @@ def local_stack(name: str, target: Target) -> Iterator[StackState]:
         yield state
     finally:
         stop_stack(name)
+
+
+def local_aws_session(region: str) -> boto3.Session:
+    """Fixed dummy credentials: a local stack's moto server accepts any, and real ones must never go there."""
+    return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region)

@@ -8,13 +8,14 @@ layout, so a one-transcript job still gives the UI something to draw.
 from __future__ import annotations
 
 import copy
-import re
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from local_pavi.genome import parse_fasta
+from pavi_contract.clustal import parse_clustal as parse_clustal  # re-export for callers not yet moved
+from pavi_contract.clustal import residue_count
 
 CLUSTALO = "clustalo"
 CLUSTAL_HEADER = "CLUSTAL O(1.2.4) multiple sequence alignment"
@@ -29,7 +30,6 @@ STRONG_GROUPS = tuple(map(frozenset, ("STA", "NEQK", "NHQK", "NDEQ", "QHRK", "MI
 WEAK_GROUPS = tuple(
     map(frozenset, ("CSA", "ATV", "SAG", "STNK", "STA", "SGND", "SNDEQK", "NDEQHK", "NEQHRK", "FVLIM", "HFY"))
 )
-_ROW = re.compile(r"(\S+)\s+([A-Za-z*.\-]+)(?:\s+(\d+))?\s*")
 
 
 class AlignmentError(RuntimeError):
@@ -78,11 +78,6 @@ def run_clustalo(fasta_text: str, workdir: Path, threads: int = 1, timeout_s: fl
     return output.read_text()
 
 
-def _residues(chunk: str) -> int:
-    """Clustal Omega's --resno counts letters only: neither gaps nor a translated stop '*'."""
-    return sum(character.isalpha() for character in chunk)
-
-
 def conservation(column: str) -> str:
     """Clustal's mark for one alignment column: '*' identical, ':' strong, '.' weak group, else ' '.
 
@@ -115,52 +110,11 @@ def format_clustal(alignment: Mapping[str, str]) -> str:
         lines = []
         for name, row in alignment.items():
             chunk = row[begin : begin + BLOCK_WIDTH]
-            counts[name] += _residues(chunk)
+            counts[name] += residue_count(chunk)
             lines.append(f"{name.ljust(width)}{chunk}\t{counts[name]}\n")
         lines.append(" " * width + marks[begin : begin + BLOCK_WIDTH] + "\n")
         blocks.append("".join(lines))
     return f"{CLUSTAL_HEADER}\n\n\n" + "\n".join(blocks)
-
-
-def parse_clustal(text: str) -> dict[str, str]:
-    """Name -> gapped row, in file order, from Clustal text (conservation lines are skipped).
-
-    Raises:
-        ValueError: no CLUSTAL header, a malformed row, blocks naming different sequences, a wrong
-            residue count, or rows of unequal length.
-    """
-    lines = text.splitlines()
-    if not lines or not lines[0].startswith("CLUSTAL"):
-        raise ValueError("not Clustal text: the first line must start with 'CLUSTAL'")
-    rows: dict[str, list[str]] = {}
-    block: list[str] = []
-    blocks: list[list[str]] = []
-    for number, line in enumerate(lines[1:], start=2):
-        if not line.strip() or line[0].isspace():  # blank separators and conservation lines
-            if block:
-                blocks.append(block)
-                block = []
-            continue
-        match = _ROW.fullmatch(line)
-        if match is None:
-            raise ValueError(f"line {number} is not a Clustal row: {line!r}")
-        name, chunk, count = match.groups()
-        if name in block:
-            raise ValueError(f"line {number}: {name!r} appears twice in one block")
-        block.append(name)
-        rows.setdefault(name, []).append(chunk)
-        if count is not None and int(count) != sum(map(_residues, rows[name])):
-            raise ValueError(f"line {number}: residue count {count} does not match the row of {name!r}")
-    if block:
-        blocks.append(block)
-    if not rows:
-        raise ValueError("Clustal text holds no sequences")
-    if any(names != blocks[0] for names in blocks):
-        raise ValueError("Clustal blocks do not all list the same sequences in the same order")
-    alignment = {name: "".join(chunks) for name, chunks in rows.items()}
-    if len({len(row) for row in alignment.values()}) != 1:
-        raise ValueError("Clustal rows differ in length")
-    return alignment
 
 
 def _alignment_position(row: str, position: int) -> int:

@@ -6,10 +6,12 @@ fast (see `local_pavi.genome`).
 
 from __future__ import annotations
 
+import copy
 import random
 from typing import Any
 
 from local_pavi.genome import Genome, Span, Transcript, build_genome, cds_phases
+from local_pavi.seq_retrieval import STANDARD_CODE, STOP, coding_sequence, reverse_complement
 
 UNKNOWN_SEQ_ID = "FAILURE_TEST_SEQ_ID"  # the name upstream's pipeline-failure test payload uses
 
@@ -92,6 +94,49 @@ def failing_payload(
     payload = generate_payload(entries, fasta_file_url=fasta_file_url, seed=seed, genome=genome)
     payload[0]["seq_id"] = UNKNOWN_SEQ_ID
     return payload
+
+
+def _variant_id(transcript: Transcript, genome: Genome, index: int, coding_alt: str) -> str:
+    """HGVS id of the substitution that puts `coding_alt` at coding base `index` (genomic strand)."""
+    entry = entry_for(transcript, unique_entry_id="variant", fasta_file_url="")
+    coding = coding_sequence(genome.chromosomes, entry)
+    position = coding.positions[index]
+    ref = genome.chromosomes[transcript.seq_id][position - 1].upper()
+    alt = coding_alt if transcript.strand == "+" else reverse_complement(coding_alt)
+    return f"{transcript.seq_id}:g.{position}{ref}>{alt}"
+
+
+def start_codon_variant(transcript: Transcript, genome: Genome | None = None) -> str:
+    """A substitution of the start codon's first base (ATG -> GTG): upstream rejects such an alternative."""
+    return _variant_id(transcript, genome or build_genome(), 0, "G")
+
+
+def missense_variant(transcript: Transcript, genome: Genome | None = None) -> str:
+    """A substitution in the second or a later codon that changes its amino acid (never to a stop), so
+    the alternative is aligned and differs from the reference in exactly one residue.
+
+    Raises:
+        ValueError: no such substitution exists (a protein of one residue).
+    """
+    genome = genome or build_genome()
+    entry = entry_for(transcript, unique_entry_id="variant", fasta_file_url="")
+    dna = coding_sequence(genome.chromosomes, entry).dna
+    for index in range(3, len(dna) - len(dna) % 3 - 3):  # not the start codon, not the last codon
+        begin = index - index % 3
+        codon = dna[begin : begin + 3]
+        for base in "ACGT":
+            changed = codon[: index % 3] + base + codon[index % 3 + 1 :]
+            if STANDARD_CODE[codon] != STANDARD_CODE[changed] != STOP:
+                return _variant_id(transcript, genome, index, base)
+    raise ValueError(f"{transcript.name} has no codon a missense substitution can change")
+
+
+def with_variant(entry: dict[str, Any], variant_id: str, suffix: str | None = None) -> dict[str, Any]:
+    """A copy of `entry` asking for one alternative: `variant_ids` and `alt_seq_name_suffix` set."""
+    changed = copy.deepcopy(entry)
+    changed["variant_ids"] = [variant_id]
+    changed["alt_seq_name_suffix"] = suffix
+    return changed
 
 
 def invalid_payload() -> list[dict[str, Any]]:

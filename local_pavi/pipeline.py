@@ -1,8 +1,10 @@
 """The `inprocess` backend: PAVI's three pipeline stages run by the API, as upstream runs Nextflow.
 
-Jobs go to a bounded pool of worker threads (so 500 users submitting queue jobs as `pending` instead
-of starting 500 Clustal Omega processes), and the workers run at low CPU priority so the API keeps
-answering while alignments run on the same cores.
+Threading `bounded` (the default): jobs go to a bounded pool of worker threads (so 500 users
+submitting queue jobs as `pending` instead of starting 500 Clustal Omega processes), and the workers
+run at low CPU priority so the API keeps answering while alignments run on the same cores.
+Threading `upstream`: the API runs `job_task(...)` as upstream's API runs its pipeline, a sync
+Starlette BackgroundTask in AnyIO's thread pool (see local_pavi.app); the bounded pool stays idle.
 """
 
 from __future__ import annotations
@@ -17,14 +19,16 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
-from local_pavi.alignment import aligned_seq_info, parse_clustal, run_clustalo
+from local_pavi.alignment import aligned_seq_info, run_clustalo
+from local_pavi.fasta_source import FastaUnavailable, GenomeSources
 from local_pavi.faults import FaultSettings, alter_alignment
 from local_pavi.jobs import Job, JobStatus, JobStore
 from local_pavi.seq_retrieval import retrieve_protein
+from pavi_contract.clustal import parse_clustal
 
 ALIGNMENT_FILE = "alignment-output.aln"
 SEQ_INFO_FILE = "aligned_seq_info.json"
@@ -54,9 +58,13 @@ class PipelineRunner:
         workers: int = 2,
         cache_dir: Path | None = None,
         cache_min_sequences: int = 100,
+        own_port: int | None = None,
     ) -> None:
+        """`own_port`: the API's port, so payloads naming its own /genome/ route are served from
+        memory; without it such URLs are fetched over loopback like any other."""
         self.store = store
         self.genome_name = genome_fasta.name
+        self.own_port = own_port
         self.chromosomes = chromosomes
         self.faults = faults
         self.rng = rng
@@ -74,9 +82,14 @@ class PipelineRunner:
             return self._in_flight
 
     def submit(self, job: Job, payload: list[dict[str, Any]]) -> None:
+        """Threading `bounded`: the job waits for one of the pool's threads."""
+        self.pool.submit(self.job_task(job, payload))
+
+    def job_task(self, job: Job, payload: list[dict[str, Any]]) -> Callable[[], None]:
+        """The job as a call that runs it to its end on the caller's thread; counted in flight from now."""
         with self._lock:
             self._in_flight += 1
-        self.pool.submit(self._run, job, payload)
+        return partial(self._run, job, payload)
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -109,23 +122,20 @@ class PipelineRunner:
         _timed(job, "seq_info", lambda: self._seq_info(job, infos, clustal))
 
     def _retrieve(self, payload: list[dict[str, Any]]) -> tuple[str, dict[str, dict]]:
+        """FASTA of the sequences to align and every sequence's info (rejected ones included)."""
         records: list[str] = []
         infos: dict[str, dict] = {}
+        genomes = GenomeSources(self.chromosomes, f"/genome/{self.genome_name}", self.own_port)
         for entry in payload:
-            source = Path(urlsplit(entry["fasta_file_url"]).path).name
-            if source != self.genome_name:
-                raise JobFailure(
-                    f"fasta_file_url {entry['fasta_file_url']!r} is not available here; "
-                    f"the local stack serves only .../{self.genome_name}"
-                )
             try:
-                retrieved = retrieve_protein(self.chromosomes, entry)
-            except (KeyError, ValueError) as error:
+                retrieved = retrieve_protein(genomes.chromosomes(str(entry["fasta_file_url"])), entry)
+            except (FastaUnavailable, KeyError, ValueError) as error:
                 raise JobFailure(
                     f"sequence retrieval failed for {entry['unique_entry_id']}: {error}"
                 ) from None
             for sequence in retrieved:
-                records.append(f">{sequence.name}\n{sequence.protein}\n")
+                if sequence.protein is not None:  # a rejected alternative is not aligned (as upstream)
+                    records.append(f">{sequence.name}\n{sequence.protein}\n")
                 infos[sequence.name] = sequence.info
         if not records:
             raise JobFailure("no sequences to align")

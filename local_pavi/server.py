@@ -25,6 +25,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=Path(".pavi"))
     parser.add_argument("--workers", type=int, default=2, help="pipeline jobs running at once")
     parser.add_argument("--backend", choices=["inprocess", "stepfunctions"], default="inprocess")
+    parser.add_argument(
+        "--threading",
+        choices=["bounded", "upstream"],
+        default="bounded",
+        help="bounded: pipeline jobs in a pool of --workers threads; upstream: as upstream's API, jobs and "
+        "result downloads share AnyIO's 40-thread pool (inprocess backend only)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed for fault draws (reproducible faults)")
     parser.add_argument("--cache-min-sequences", type=int, default=100)
     floats = (
@@ -77,6 +84,8 @@ def main(argv: list[str] | None = None) -> None:
             cache_min_sequences=args.cache_min_sequences,
             backend=args.backend,
             aws=aws,
+            threading=args.threading,
+            port=args.port,
         )
     )
     logging.basicConfig(level=logging.INFO)

@@ -11,12 +11,12 @@ from local_pavi.alignment import (
     AlignmentError,
     aligned_seq_info,
     format_clustal,
-    parse_clustal,
     run_clustalo,
 )
 from local_pavi.genome import build_genome
 from local_pavi.payload import generate_payload
 from local_pavi.seq_retrieval import RetrievedSequence, format_fasta, retrieve_protein
+from pavi_contract.clustal import parse_clustal
 
 # Clustal Omega output in upstream's layout (two blocks, --resno counts, conservation lines), made
 # from four small proteins of our own.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import uuid as uuidlib
 
-from local_pavi.alignment import parse_clustal
 from local_pavi.payload import generate_payload
+from pavi_contract.clustal import parse_clustal
 
 CLUSTAL_HEADER = "CLUSTAL O(1.2.4) multiple sequence alignment"
 

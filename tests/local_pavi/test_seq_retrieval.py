@@ -11,9 +11,12 @@ from typing import Any
 import pytest
 
 from local_pavi.seq_retrieval import (
+    OVERLAPPING_VARIANTS,
+    START_CODON_CHANGED,
     RegionError,
     RetrievedSequence,
     UnknownSequenceError,
+    VariantError,
     format_fasta,
     retrieve_protein,
     translate,
@@ -147,17 +150,79 @@ def test_malformed_input_raises_region_error(changes: dict[str, Any]) -> None:
 
 
 def test_variants_name_ref_and_alt_sequences_like_upstream() -> None:
+    # m:40 is G on the genome: C (2nd base of codon 2, GCT -> GTT) on the minus-strand transcript
     sequences = retrieve_protein(
-        CHROMOSOMES, minus_entry(variant_ids=["m:g.40C>T"], alt_seq_name_suffix="_yn32")
+        CHROMOSOMES, minus_entry(variant_ids=["m:g.40G>A"], alt_seq_name_suffix="_yn32")
     )
     assert [(s.name, s.protein) for s in sequences] == [
         ("tst-1_TST1-RA_ref", PROTEIN),
-        ("tst-1_TST1-RA_yn32", PROTEIN),
+        ("tst-1_TST1-RA_yn32", "MVWKPD"),
     ]
     assert sequences[0].info == {}
-    assert sequences[1].info == {"error": "variant m:g.40C>T not known to the local genome"}
-    default = retrieve_protein(CHROMOSOMES, entry(variant_ids=["v1"], alt_seq_name_suffix=None))
+    assert sequences[1].info == {
+        "embedded_variants": [
+            {
+                "variant_id": "m:g.40G>A",
+                "genomic_seq_id": "m",
+                "genomic_start_pos": 40,
+                "genomic_end_pos": 40,
+                "seq_length": 1,
+                "genomic_ref_seq": "G",
+                "genomic_alt_seq": "A",
+                "seq_substitution_type": "substitution",
+                "seq_start_pos": 2,
+                "seq_end_pos": 2,
+                "embedded_ref_seq_len": 1,
+                "embedded_alt_seq_len": 1,
+            }
+        ]
+    }
+    default = retrieve_protein(CHROMOSOMES, entry(variant_ids=["p:g.12G>T"], alt_seq_name_suffix=None))
     assert default[1].name == "tst-1_TST1-RA_alt"
+    assert default[1].protein == "MSWKPD"  # p:12 is the G of codon 2: GCT -> TCT
+
+
+def test_a_changed_start_codon_rejects_the_alternative_as_upstream() -> None:
+    for item in (entry(variant_ids=["p:g.9A>G"]), minus_entry(variant_ids=["m:g.44T>C"])):
+        ref, alt = retrieve_protein(CHROMOSOMES, item)
+        assert (ref.protein, ref.info) == (PROTEIN, {})
+        assert alt.protein is None
+        assert alt.info == {"error": START_CODON_CHANGED}
+        assert format_fasta([ref, alt]) == f">{ref.name}\n{PROTEIN}\n"  # not aligned
+
+
+def test_variants_outside_the_cds_or_on_another_sequence_change_nothing() -> None:
+    # p:6 is 5' UTR; m:1 lies on another chromosome than the entry's
+    _, alt = retrieve_protein(CHROMOSOMES, entry(variant_ids=["p:g.6G>C", "m:g.1A>C"]))
+    assert (alt.protein, alt.info) == (PROTEIN, {"embedded_variants": []})
+
+
+def test_a_variant_gaining_a_stop_shortens_the_alternative() -> None:
+    # p:32 is the first A of AAA (codon 4, K): AAA -> TAA
+    _, alt = retrieve_protein(CHROMOSOMES, entry(variant_ids=["p:g.32A>T"]))
+    assert alt.protein == "MAW"
+    assert alt.info["embedded_variants"][0]["seq_start_pos"] == 4  # the stop codon, one past the end
+
+
+def test_two_variants_on_one_base_are_rejected_like_upstream() -> None:
+    _, alt = retrieve_protein(CHROMOSOMES, entry(variant_ids=["p:g.12G>T", "p:g.12G>C"]))
+    assert (alt.protein, alt.info) == (None, {"error": OVERLAPPING_VARIANTS})
+
+
+@pytest.mark.parametrize(
+    ("variant_id", "match"),
+    [
+        ("v1", "cannot be resolved offline"),
+        ("p:g.12G>G", "by itself"),
+        ("p:g.12del", "cannot be resolved offline"),
+        ("p:g.12C>A", "has G at p:12, not C"),
+        ("q:g.12G>A", "not in the genome"),
+        ("p:g.999G>A", "outside p"),
+    ],
+)
+def test_unresolvable_variant_ids_raise(variant_id: str, match: str) -> None:
+    with pytest.raises(VariantError, match=match):
+        retrieve_protein(CHROMOSOMES, entry(variant_ids=[variant_id]))
 
 
 def test_format_fasta_writes_one_line_per_sequence() -> None:

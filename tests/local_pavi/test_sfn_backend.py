@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from harness import stack
-from local_pavi.alignment import parse_clustal
 from local_pavi.genome import FASTA_NAME
 from local_pavi.payload import generate_payload
+from pavi_contract.clustal import parse_clustal
 
 pytestmark = pytest.mark.e2e
 
