@@ -108,13 +108,12 @@ def main() -> None:
         if url is None:
             target = Target(kind="local", port=_free_port())
             url = stack_scope.enter_context(stack.local_stack("browser-spread", target)).url
-        fasta = f"{url}/genome/genome.fa"
         began = time.monotonic()
-        big = ensure_alignment_job(url, args.sequences, fasta, JOB_TIMEOUT_S)
+        big = ensure_alignment_job(url, args.sequences, JOB_TIMEOUT_S)
         report["job_s"] = {str(args.sequences): round(time.monotonic() - began, 1)}
         report["default"] = measure(root, url, big, args.sequences, args.repeats, args.time, 1.0)
         began = time.monotonic()
-        small = ensure_alignment_job(url, args.throttle_sequences, fasta, JOB_TIMEOUT_S)
+        small = ensure_alignment_job(url, args.throttle_sequences, JOB_TIMEOUT_S)
         report["job_s"][str(args.throttle_sequences)] = round(time.monotonic() - began, 1)
         report["throttle"] = [
             measure(root, url, small, args.throttle_sequences, args.throttle_repeats, args.time, rate)

@@ -38,7 +38,10 @@ INTERACTIONS_SCHEMA = pa.schema(
         ("metrics_window_ms", pa.float64()),  # CDP Performance Timestamp delta over the same window
         ("rendered", pa.bool_()),  # the page reached 'rendered' in this repeat
         ("render_ms", pa.float64()),  # navigation start until rendered (wall clock), per repeat
-        ("page_errors", pa.int32()),  # console errors + uncaught exceptions since the previous row
+        # console errors + uncaught exceptions since the previous row (the first interaction of a repeat
+        # also holds the load's), less those ignore_console matches; page_errors.json has the texts
+        ("page_errors", pa.int32()),
+        ("page_errors_ignored", pa.int32()),  # the ones ignore_console matched
         ("long_frames", pa.int32()),  # Long Animation Frames entries (null where unsupported)
         ("steps", pa.int32()),  # gestures / wheel notches / scheme changes performed
         ("error", pa.string()),  # why this row has no (trustworthy) frames; null when none

@@ -6,8 +6,9 @@ colour schemes through the page's own control. Each interaction repeats small st
 up; a step that started always finishes (a synthetic gesture cannot be cut short), so on a slow page
 an interaction overruns by up to one step; the runner measures the real duration in the page.
 
-Selectors live in `PageSpec`, so the same interactions drive the local stand-in and the real PAVI web
-UI (whose colour control is a PrimeReact Dropdown with the same id, not a native `<select>`).
+Selectors live in `PageSpec` (set from scenarios.yaml's `workloads.browser.page`), so the same
+interactions drive the local stand-in and the real PAVI web UI (whose colour control is a PrimeReact
+Dropdown with the same id, not a native `<select>`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from playwright.sync_api import CDPSession, Page
+
+from harness.config import BrowserPage
 
 # 'rendered' | 'error' | 'loading'. The local stand-in publishes its state; on a page that does not
 # (the real PAVI UI), the first alignment redraw counts as rendered.
@@ -54,6 +57,26 @@ class PageSpec:
     zoom_notches: int = 2  # notches in, then as many out, so the view stays in range
     zoom_interval_s: float = 0.05  # a fast wheel spin: 20 notches/s at most
     redraw_timeout_s: float = 60.0  # one colour change must redraw within this
+
+    @classmethod
+    def from_config(cls, page: BrowserPage) -> PageSpec:
+        """The spec scenarios.yaml's `workloads.browser.page` describes (validated there)."""
+        return cls(
+            msa=page.msa,
+            color_control=page.color_control,
+            color_schemes=tuple((value, label) for value, label in page.color_schemes),
+            state_js=page.state_js or DEFAULT_STATE_JS,
+            error_js=page.error_js or DEFAULT_ERROR_JS,
+            scroll_step_s=page.scroll_step,
+            scroll_speed_min=page.scroll_speed_min,
+            scroll_speed_max=page.scroll_speed_max,
+            pan_px=page.pan_px,
+            pan_speed=page.pan_speed,
+            zoom_notch=page.zoom_notch,
+            zoom_notches=page.zoom_notches,
+            zoom_interval_s=page.zoom_interval,
+            redraw_timeout_s=page.redraw_timeout,
+        )
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ failures raise `EnvironmentProblem` (the bench cannot start) instead of being re
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
 
@@ -15,16 +16,18 @@ from harness.errors import EnvironmentProblem
 POLL_INTERVAL_S = 0.25
 
 
-def ensure_alignment_job(api_url: str, sequences: int, fasta_file_url: str, timeout_s: float) -> str:
-    """Submit a generated payload of `sequences` entries and wait (bounded) until it completed.
+def ensure_alignment_job(
+    api_url: str, sequences: int, timeout_s: float, payload: list[dict[str, Any]] | None = None
+) -> str:
+    """Submit `payload`, or one of `sequences` entries the local stand-in generates; wait until it completed.
 
     The payload is deterministic (seed 0), so on the local stack a second call for >= 100 sequences hits
     its alignment cache (500 sequences take ~15 s the first time, well under a second after).
     Returns the job uuid.
     """
-    from local_pavi.payload import generate_payload
+    from pavi_contract.admin import generated_payload
 
-    payload = generate_payload(sequences, fasta_file_url=fasta_file_url)
+    payload = payload if payload is not None else generated_payload(api_url, sequences)
     base = api_url.rstrip("/")
     deadline = time.monotonic() + timeout_s
     with httpx.Client(base_url=base, timeout=30.0) as client:

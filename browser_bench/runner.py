@@ -5,12 +5,15 @@ alignment rendered and stopped redrawing, then for each interaction reads CDP Pe
 runs the interaction between the probe's start and stop marks, and reads the metrics again. All files
 are rewritten after every repeat, so a crash keeps the repeats already measured. A page that errors
 or never renders is recorded (rendered=False, error text, no frames), never raised: the judge must be
-able to call such a run INVALID.
+able to call such a run INVALID. Console errors of a page that renders are a finding about the page:
+they are counted (less those `ignore_console` matches) and kept in page_errors.json, never a reason
+to distrust the frames.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import time
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
@@ -30,7 +33,7 @@ from browser_bench.frames import (
 )
 from browser_bench.interactions import INTERACTIONS, Driver, PageSpec
 from browser_bench.launch import chromium_path, launch_flags
-from browser_bench.pageload import LoadResult, MeasuredPage, load, open_page, settle
+from browser_bench.pageload import KEEP_MESSAGES, LoadResult, MeasuredPage, load, open_page, settle
 from harness.config import BrowserWorkload
 from harness.errors import ConfigError
 from harness.runstore import Run, write_json_atomic
@@ -64,7 +67,8 @@ class BrowserOutcome:
     rendered_repeats: int
     frame_rows: int
     interaction_rows: int
-    page_error_count: int
+    page_error_count: int  # counted console errors and page errors (ignore_console matches left out)
+    page_errors_ignored: int
     traces: list[Path] = field(default_factory=list)
 
 
@@ -151,7 +155,9 @@ def measure_interaction(
     return probe, facts, task_ms, window_ms, error
 
 
-def _failed_row(repeat: int, name: str, loaded: LoadResult | None, error: str, page_errors: int) -> dict:
+def _failed_row(
+    repeat: int, name: str, loaded: LoadResult | None, error: str, page_errors: tuple[int, int]
+) -> dict:
     return {
         "repeat": repeat,
         "interaction": name,
@@ -162,7 +168,8 @@ def _failed_row(repeat: int, name: str, loaded: LoadResult | None, error: str, p
         "metrics_window_ms": None,
         "rendered": bool(loaded and loaded.rendered),
         "render_ms": loaded.render_ms if loaded else None,
-        "page_errors": page_errors,
+        "page_errors": page_errors[0],
+        "page_errors_ignored": page_errors[1],
         "long_frames": None,
         "steps": None,
         "error": error,
@@ -172,12 +179,22 @@ def _failed_row(repeat: int, name: str, loaded: LoadResult | None, error: str, p
 class _Bench:
     """State of one run_browser call: settings, the files, and everything measured so far."""
 
-    def __init__(self, run: Run, url: str, uuid: str, settings: Settings, spec: PageSpec) -> None:
+    def __init__(
+        self,
+        run: Run,
+        url: str,
+        uuid: str,
+        settings: Settings,
+        spec: PageSpec,
+        ignore_console: list[str],
+    ) -> None:
         self.run, self.url, self.uuid, self.settings, self.spec = run, url, uuid, settings, spec
+        self.ignore_console = ignore_console
+        self.ignore = tuple(re.compile(pattern) for pattern in ignore_console)
         self.dir = run.part_dir("browser")
         self.frames: list[dict[str, Any]] = []
         self.rows: list[dict[str, Any]] = []
-        self.errors: list[dict[str, Any]] = []
+        self.errors: list[dict[str, Any]] = []  # one page_errors record per repeat
         self.results: list[dict[str, Any]] = []
         self.repeat_facts: list[dict[str, Any]] = []
         self.traces: list[dict[str, Any]] = []
@@ -191,7 +208,7 @@ class _Bench:
     def save(self, complete: bool) -> None:
         write_table(self.path("frames.parquet"), self.frames, FRAMES_SCHEMA)
         write_table(self.path("interactions.parquet"), self.rows, INTERACTIONS_SCHEMA)
-        write_json_atomic(self.path("page_errors.json"), self.errors)
+        write_json_atomic(self.path("page_errors.json"), self.page_errors_document())
         s = self.settings
         write_json_atomic(
             self.path("summary.json"),
@@ -211,12 +228,40 @@ class _Bench:
                 "viewport": {"width": VIEWPORT[0], "height": VIEWPORT[1]},
                 "long_animation_frames_supported": self.loaf_supported,
                 "page_spec": {k: v for k, v in asdict(self.spec).items() if not k.endswith("_js")},
+                "ignore_console": self.ignore_console,
+                "page_errors": self.count("counted"),
+                "page_errors_ignored": self.count("ignored"),
                 "per_repeat": self.repeat_facts,
                 "per_interaction": self.results,
                 "traces": self.traces,
                 "note": "convenience numbers only; the judge recomputes from frames.parquet",
             },
         )
+
+    def count(self, key: str) -> int:
+        return sum(int(record[key]) for record in self.errors)
+
+    def page_errors_document(self) -> dict[str, Any]:
+        """page_errors.json: totals, the groups of all repeats merged (the report's table), and per
+        repeat its groups and first messages raw."""
+        merged: dict[tuple[str, str, bool], dict[str, Any]] = {}
+        for record in self.errors:
+            for group in record["groups"]:
+                key = (group["text"], group["type"], group["ignored"])
+                into = merged.setdefault(key, {**group, "count": 0, "phases": [], "repeats": []})
+                into["count"] += group["count"]
+                into["phases"] += [phase for phase in group["phases"] if phase not in into["phases"]]
+                into["repeats"].append(record["repeat"])
+        return {
+            "ignore_console": self.ignore_console,
+            "keep_messages_per_repeat": KEEP_MESSAGES,
+            "total": self.count("total"),
+            "counted": self.count("counted"),
+            "ignored": self.count("ignored"),
+            "unmeasured": self.count("unmeasured"),
+            "groups": sorted(merged.values(), key=lambda g: (g["ignored"], -g["count"], g["text"])),
+            "repeats": self.errors,
+        }
 
     def measure_repeat(self, browser: Browser, repeat: int, progress: Progress, task: Any) -> None:
         s = self.settings
@@ -226,7 +271,7 @@ class _Bench:
         advanced = 0
         try:
             load_average = [round(x, 2) for x in os.getloadavg()]
-            measured = open_page(browser, repeat, VIEWPORT, s.cpu_throttle)
+            measured = open_page(browser, repeat, VIEWPORT, s.cpu_throttle, self.ignore)
             loaded = load(measured, self.url, self.spec, RENDER_TIMEOUT_S, SETTLE_QUIET_MS, SETTLE_MAX_S)
             self.repeat_facts.append({"repeat": repeat, **asdict(loaded), "load_average_start": load_average})
             if not loaded.rendered:
@@ -245,14 +290,14 @@ class _Bench:
                 self.repeat_facts.append({"repeat": repeat, **asdict(loaded)})
             for name in s.interactions:
                 if name not in done:
-                    count = measured.errors.take_count() if measured else 0
+                    count = measured.errors.take_count() if measured else (0, 0)
                     self.rows.append(_failed_row(repeat, name, loaded, reason, count))
                     done.append(name)
         finally:
             if loaded is not None and not loaded.rendered:
                 for name in s.interactions:
                     if name not in done:
-                        count = measured.errors.take_count() if measured else 0
+                        count = measured.errors.take_count() if measured else (0, 0)
                         self.rows.append(
                             _failed_row(repeat, name, loaded, loaded.error or "not rendered", count)
                         )
@@ -260,9 +305,10 @@ class _Bench:
             mine = [facts for facts in self.repeat_facts if facts["repeat"] == repeat]
             if mine:
                 mine[0]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
-                mine[0]["page_errors"] = len(measured.errors.items) if measured else 0
+                mine[0]["page_errors"] = measured.errors.counted if measured else 0
+                mine[0]["page_errors_ignored"] = measured.errors.ignored if measured else 0
             if measured is not None:
-                self.errors += measured.errors.items
+                self.errors.append(measured.errors.record())
                 with suppress(PlaywrightError):
                     measured.context.close()
 
@@ -272,6 +318,7 @@ class _Bench:
         )
         self.loaf_supported = bool(probe.get("loafSupported"))
         frames = frame_rows(repeat, name, probe)
+        counted, ignored = measured.errors.take_count()
         row = {
             "repeat": repeat,
             "interaction": name,
@@ -282,7 +329,8 @@ class _Bench:
             "metrics_window_ms": window_ms,
             "rendered": True,
             "render_ms": loaded.render_ms,
-            "page_errors": measured.errors.take_count(),
+            "page_errors": counted,
+            "page_errors_ignored": ignored,
             "long_frames": len(probe["loaf"]) if probe.get("loafSupported") else None,
             "steps": facts.get("steps"),
             "error": error,
@@ -305,6 +353,7 @@ class _Bench:
         slows the page, so it never overlaps the measured passes)."""
         path = self.path(f"trace-{repeat}.json")
         measured.errors.phase = f"trace:{name}"
+        measured.errors.measuring = False  # an extra pass: its messages are kept, not counted twice
         try:
             measured.page.evaluate("window.scrollTo(0, 0)")
             settle(measured.page, SETTLE_QUIET_MS, SETTLE_MAX_S)
@@ -358,12 +407,17 @@ def run_browser(
     show_progress: bool = True,
     spec: PageSpec | None = None,
 ) -> BrowserOutcome:
-    """Measure `<web_url>/result?uuid=<uuid>` and write runs/<id>/browser/; never decides pass/fail."""
+    """Measure `<web_url>/result?uuid=<uuid>` and write runs/<id>/browser/; never decides pass/fail.
+
+    `spec` defaults to `workload.page`; console messages `workload.ignore_console` matches are kept
+    in page_errors.json but not counted."""
     settings = resolve_settings(workload, repeats, interaction_time_s, uncapped, cpu_throttle, interactions)
     url = f"{web_url.rstrip('/')}/result?uuid={uuid}"
     if workload.page_query:
         url += f"&{workload.page_query.lstrip('?&')}"
-    bench = _Bench(run, url, uuid, settings, spec or PageSpec())
+    bench = _Bench(
+        run, url, uuid, settings, spec or PageSpec.from_config(workload.page), list(workload.ignore_console)
+    )
     how = {
         "url": url,
         "uuid": uuid,
@@ -374,6 +428,7 @@ def run_browser(
         "uncapped": settings.uncapped,
         "cpu_throttle": settings.cpu_throttle,
         "viewport": list(VIEWPORT),
+        "ignore_console": list(workload.ignore_console),
     }
     run.record_part("browser", status="running", **how)
     status = "aborted"
@@ -412,7 +467,8 @@ def run_browser(
             status=status,
             rendered_repeats=rendered,
             frame_rows=len(bench.frames),
-            page_errors=len(bench.errors),
+            page_errors=bench.count("counted"),
+            page_errors_ignored=bench.count("ignored"),
             wall_s=round(time.monotonic() - bench.started, 2),
         )
     return BrowserOutcome(
@@ -426,6 +482,7 @@ def run_browser(
         rendered_repeats=rendered,
         frame_rows=len(bench.frames),
         interaction_rows=len(bench.rows),
-        page_error_count=len(bench.errors),
+        page_error_count=bench.count("counted"),
+        page_errors_ignored=bench.count("ignored"),
         traces=[bench.path(t["path"]) for t in bench.traces if "path" in t],
     )

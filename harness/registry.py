@@ -42,6 +42,13 @@ METRICS: dict[str, MetricSpec] = {
         "per_s", "browser", "alignment redraws (drawCompleted) per second", ("mean",)
     ),
     "browser.long_frame_share": _spec("ratio", "browser", "share of frames longer than 25 ms"),
+    "browser.page_errors": _spec(
+        "count",
+        "browser",
+        "console errors and uncaught exceptions while the page loaded and was driven, less "
+        "ignore_console matches (total over repeats, or the worst repeat's)",
+        ("total", "max_per_repeat"),
+    ),
     "pipeline.consecutive_successes": _spec(
         "count", "pipeline", "successful jobs in a row", ("longest", "final")
     ),

@@ -17,6 +17,7 @@ from harness import stack
 from harness.config import BrowserWorkload
 from harness.errors import EnvironmentProblem
 from harness.runstore import create_run
+from pavi_contract.admin import generated_payload
 
 pytestmark = pytest.mark.e2e
 
@@ -32,10 +33,9 @@ def p95(frames: pd.DataFrame) -> float:
 
 @pytest.fixture(scope="module")
 def job_uuid(local_stack: stack.StackState) -> str:
-    from local_pavi.genome import FASTA_NAME
 
     url = local_stack.url
-    return ensure_alignment_job(url, SEQUENCES, f"{url}/genome/{FASTA_NAME}", timeout_s=180)
+    return ensure_alignment_job(url, SEQUENCES, timeout_s=180)
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,8 @@ def test_summary_and_run_record_say_how_it_ran(healthy: BrowserOutcome) -> None:
     assert summary["cpu_throttle"] == 1 and summary["uncapped"] is False
     assert [r["sequences_shown"] for r in summary["per_repeat"]] == [SEQUENCES] * REPEATS
     assert len(summary["per_interaction"]) == REPEATS * len(DEFAULT_INTERACTIONS)
-    assert json.loads(healthy.page_errors.read_text()) == []
+    errors = json.loads(healthy.page_errors.read_text())
+    assert errors["total"] == 0 and errors["groups"] == [] and len(errors["repeats"]) == REPEATS
     run_json = json.loads((healthy.browser_dir.parent / "run.json").read_text())
     part = run_json["parts"]["browser"]
     assert part["status"] == "complete" and part["browser_version"] == healthy.browser_version
@@ -131,11 +132,12 @@ def test_a_page_that_errors_is_recorded_not_raised(pavi, tmp_path: Path) -> None
     assert outcome.rendered_repeats == 0 and outcome.frame_rows == 0
     summary = json.loads(outcome.summary.read_text())
     assert summary["per_repeat"][0]["rendered"] is False and summary["per_interaction"] == []
-    assert json.loads(outcome.page_errors.read_text())[0]["phase"] == "load"
+    assert json.loads(outcome.page_errors.read_text())["repeats"][0]["messages"][0]["phase"] == "load"
 
 
 def test_a_failed_job_stops_the_bench_before_it_starts(pavi) -> None:
     # the local pipeline fails a job whose FASTA is not its genome, before Clustal Omega runs
     wrong_fasta = pavi.fasta_url().replace("genome.fa", "other.fa")
     with pytest.raises(EnvironmentProblem, match="failed"):
-        ensure_alignment_job(pavi.url, 2, wrong_fasta, timeout_s=60)
+        payload = [entry | {"fasta_file_url": wrong_fasta} for entry in generated_payload(pavi.url, 2)]
+        ensure_alignment_job(pavi.url, 2, timeout_s=60, payload=payload)

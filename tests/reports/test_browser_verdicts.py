@@ -49,7 +49,7 @@ def _measure(pavi, tmp_path, uuid: str) -> dict[str, object]:
 
 
 def test_slow_frames_fail_the_frame_gate_and_healthy_passes(pavi, tmp_path) -> None:
-    uuid = ensure_alignment_job(pavi.url, 30, pavi.fasta_url(), timeout_s=120)
+    uuid = ensure_alignment_job(pavi.url, 30, timeout_s=120)
     healthy = _measure(pavi, tmp_path / "healthy", uuid)
     pavi.faults(slow_frame_ms=80)
     slowed = _measure(pavi, tmp_path / "slowed", uuid)

@@ -137,6 +137,18 @@ function colorSchemeSelect(initial) {
   return el("div", { class: "controls" }, el("label", { for: "dd-colorscheme" }, "Color scheme: "), select);
 }
 
+// ?console-errors=N: the console errors nightingale makes PAVI's real page log (a <rect> given the height
+// "-Infinity"), raised by Chromium itself, N times at the first draw of the data; the page still renders.
+const MAX_CONSOLE_ERRORS = 10000;
+function logRectErrors(count) {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  for (let i = 0; i < count; i++) {
+    const rect = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+    rect.setAttribute("height", "-Infinity"); // Chromium: Error: <rect> attribute height: Expected length, "-Infinity".
+    svg.append(rect);
+  }
+}
+
 const nextFrame = () => new Promise((resolve) => requestAnimationFrame(resolve));
 
 // Resolves once nightingale-msa is laid out: it learns its width from a ResizeObserver callback
@@ -183,6 +195,7 @@ async function render(uuid) {
   // painted), the virtualised layout the migration plan aims for; default: every row, as PAVI today.
   const visibleRows = Number.parseInt(params.get("visible-rows") || "", 10);
   const msaRows = visibleRows > 0 ? Math.min(visibleRows, rows.length) : rows.length;
+  const consoleErrors = Math.min(Number.parseInt(params.get("console-errors") || "", 10) || 0, MAX_CONSOLE_ERRORS);
   const scheme = COLOR_SCHEMES.some(([, opts]) => opts.some(([, v]) => v === requested)) ? requested : DEFAULT_SCHEME;
 
   const padded = (child) => el("div", { style: `padding-left:${labelWidth}px` }, child);
@@ -221,8 +234,13 @@ async function render(uuid) {
     const until = performance.now() + ms;
     while (performance.now() < until) { /* busy-wait on purpose */ }
   };
+  let errorsLogged = false;
   msa.addEventListener("drawCompleted", () => {
     status.drawCount += 1;
+    if (consoleErrors > 0 && dataSet && !errorsLogged) {
+      errorsLogged = true;
+      logRectErrors(consoleErrors);
+    }
     if (slowFrameMs > 0) busyWait(slowFrameMs); // fault injection: every redraw really costs main-thread time
     if (status.state === "loading" && dataSet && (!needsConservation || conservationReady)) {
       setState("rendered");
@@ -254,6 +272,11 @@ async function render(uuid) {
 
 async function main() {
   setState("loading");
+  // ?favicon=missing: point the icon at a file the server does not have, as a deployed page whose
+  // favicon cannot be fetched (Chromium logs "Failed to load resource" for it)
+  if (new URLSearchParams(location.search).get("favicon") === "missing") {
+    document.querySelector("link[rel=icon]")?.setAttribute("href", "/favicon.ico");
+  }
   const uuid = new URLSearchParams(location.search).get("uuid");
   if (!uuid) {
     // PAVI redirects to /submit here; the local stand-in has no submit page.
