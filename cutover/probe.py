@@ -22,6 +22,8 @@ import pyarrow.parquet as pq
 
 from harness.errors import ConfigError, EnvironmentProblem
 from harness.runstore import Run
+from pavi_contract import api
+from pavi_contract.admin import generated_payload
 
 PART = "probe"
 PROBES_FILE = "probes.parquet"
@@ -93,24 +95,29 @@ def _probe(client: httpx.Client, url: str, kind: str, round_no: int) -> dict[str
 
 
 def _completed_job(client: httpx.Client, api_url: str, payload: list[dict] | None, timeout_s: float) -> str:
-    """Submit a small job and wait for it (bounded): the result probe needs a result that exists."""
-    if payload is None:
-        from local_pavi.genome import FASTA_NAME
-        from local_pavi.payload import generate_payload
+    """Submit a small job and wait for it (bounded): the result probe needs a result that exists.
 
-        payload = generate_payload(2, fasta_file_url=f"{api_url}/genome/{FASTA_NAME}", seed=1)
+    Without a payload the target is asked for one (only the local stand-in has them), so this package
+    never imports the stand-in's genome.
+    """
+    if payload is None:
+        try:
+            payload = generated_payload(api_url, 2, seed=1)
+        except ConfigError as error:
+            fix = "give --uuid (job_uuid=) of a completed job there, or payload= in PAVI's schema"
+            raise ConfigError(error.problem, fix) from None
     fix = "pass job_uuid= of a completed job, or check the API URL"
     try:
-        answer = client.post(f"{api_url}/api/pipeline-job/", json=payload)
+        answer = client.post(f"{api_url}{api.SUBMIT}", json=payload)
         if answer.status_code != 201:
             raise EnvironmentProblem(f"cannot create the probe job: HTTP {answer.status_code}", fix)
         uuid = str(answer.json()["uuid"])
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            status = client.get(f"{api_url}/api/pipeline-job/{uuid}").json().get("status")
-            if status == "completed":
+            status = client.get(f"{api_url}{api.job(uuid)}").json().get("status")
+            if status == api.COMPLETED:
                 return uuid
-            if status == "failed":
+            if status == api.FAILED:
                 raise EnvironmentProblem(f"the probe job {uuid} failed", fix)
             time.sleep(0.1)
     except httpx.HTTPError as exc:
@@ -155,9 +162,9 @@ def run_probe(
         if job_uuid is None:
             job_uuid = _completed_job(client, api_url, payload, job_timeout_s)
         urls = {
-            "health": f"{api_url}/api/health",
-            "status": f"{api_url}/api/pipeline-job/{job_uuid}",
-            "result": f"{api_url}/api/pipeline-job/{job_uuid}/result/alignment",
+            "health": f"{api_url}{api.HEALTH}",
+            "status": f"{api_url}{api.job(job_uuid)}",
+            "result": f"{api_url}{api.alignment(job_uuid)}",
         }
         run.record_part(
             PART,

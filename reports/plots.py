@@ -268,6 +268,16 @@ def endpoint_p95(requests: pd.DataFrame, origin: float) -> dict[str, pd.Series]:
 
 @figure("Latency by endpoint over time against jobs in flight", part="load", height_in=4.8)
 def _endpoints_vs_queue(data: RunData, fig: Figure) -> bool:
+    return bool(_queue_lines(data)) and _endpoints(data, fig)
+
+
+@figure("Latency by endpoint over time", part="load", height_in=4.8)
+def _endpoints_alone(data: RunData, fig: Figure) -> bool:
+    """The same chart where the target reported no job counts (a remote target): titled for what it shows."""
+    return not _queue_lines(data) and _endpoints(data, fig)
+
+
+def _endpoints(data: RunData, fig: Figure) -> bool:
     requests = _requests(data)
     if requests is None:
         return False
@@ -293,20 +303,25 @@ def _short(name: str, limit: int = 48) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def _draw_queue(ax: Axes, data: RunData, origin: float) -> Axes | None:
-    """Jobs in flight and pending on a twin axis: where latency turns up with the queue, it shows."""
+def _queue_lines(data: RunData) -> dict[str, pd.Series]:
+    """Label -> job counts the target reported; empty without target.parquet or its queue columns."""
     target = data.target
     if target is None or not len(target) or "time" not in target:
-        return None
+        return {}
     lines = {
         label: _finite(target, column)
         for column, label in (("in_flight", "jobs in flight"), ("pending", "jobs pending"))
     }
-    lines = {label: values for label, values in lines.items() if values.notna().any()}
-    if not lines:
+    return {label: values for label, values in lines.items() if values.notna().any()}
+
+
+def _draw_queue(ax: Axes, data: RunData, origin: float) -> Axes | None:
+    """Jobs in flight and pending on a twin axis: where latency turns up with the queue, it shows."""
+    lines = _queue_lines(data)
+    if not lines or data.target is None:
         return None
     twin = ax.twinx()
-    elapsed = target["time"].to_numpy(dtype=float) - origin
+    elapsed = data.target["time"].to_numpy(dtype=float) - origin
     for (label, values), style in zip(lines.items(), ("-", "--"), strict=False):
         twin.plot(elapsed, values.to_numpy(), color="#495057", ls=style, lw=1.2, label=label)
     twin.set_ylabel("pipeline jobs")

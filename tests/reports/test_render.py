@@ -311,12 +311,14 @@ def test_figures_only_for_data_that_exists(data: RunData) -> None:
     assert figures_for(RunData(meta={}, path=Path("/nonexistent"))) == {}
     cpu_only = RunData(meta={}, path=Path("/nonexistent"), host=data.host)
     assert list(figures_for(cpu_only)) == ["Load generator and host CPU"]
+    # no jobs-in-flight data (a remote target): the endpoint chart claims no jobs
+    no_jobs = [*LOAD_FIGURES[:3], "Latency by endpoint over time"]
     no_target = RunData(data.meta, data.path, requests=data.requests, load_events=data.load_events)
-    assert list(figures_for(no_target)) == LOAD_FIGURES[:4]
+    assert list(figures_for(no_target)) == no_jobs
     # a target that reports no queue columns, and no Locust events (no steady window to shade)
     blind = pd.DataFrame({"time": data.target["time"], "pending": None, "in_flight": None})
     no_events = RunData({}, data.path, requests=data.requests, host=data.host, target=blind)
-    assert list(figures_for(no_events)) == LOAD_FIGURES
+    assert list(figures_for(no_events)) == [*no_jobs, LOAD_FIGURES[4]]
 
 
 def test_a_million_requests_plot_in_seconds() -> None:
