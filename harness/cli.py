@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness import __version__, stack
-from harness.config import DEFAULT_CONFIG, Faults, Scenarios, Target, load_scenarios
+from harness.config import DEFAULT_CONFIG, Faults, Scenarios, Target, load_scenarios, require_payload_files
 from harness.errors import ConfigError, ExitCode, HarnessError
 from harness.parts import MEASURE, Overrides, Where, parts_for, run_parts
 from harness.runstore import Run, create_run, iter_runs
@@ -106,6 +106,13 @@ def stack_up(
     backend: Annotated[
         str | None, typer.Option(help="inprocess (today's PAVI) or stepfunctions (on moto)")
     ] = None,
+    threading: Annotated[
+        str | None,
+        typer.Option(
+            help="bounded (jobs in a pool of --workers threads) or upstream (as upstream's API: jobs and "
+            "result downloads share AnyIO's 40 threads; inprocess only)"
+        ),
+    ] = None,
     latency_ms: Annotated[float | None, typer.Option(help="added latency on /api routes")] = None,
     latency_jitter_ms: Annotated[float | None, typer.Option(help="± uniform jitter on that latency")] = None,
     error_ratio: Annotated[float | None, typer.Option(help="share of /api answers turned into 503")] = None,
@@ -128,7 +135,7 @@ def stack_up(
     scenarios = load_scenarios(config)
     target_name, chosen = scenarios.target(target or "local")
     name = name or target_name  # so a target's commands find the stack started for it
-    overrides = _given(port=port, pipeline_workers=workers, backend=backend)
+    overrides = _given(port=port, pipeline_workers=workers, backend=backend, threading=threading)
     fault_overrides = _given(
         latency_ms=latency_ms,
         latency_jitter_ms=latency_jitter_ms,
@@ -148,7 +155,9 @@ def stack_up(
         ) from None
     with err_console.status(f"starting stack {name!r} (first start generates the genome)..."):
         state = stack.start_stack(name, chosen, seed=seed)
-    console.print(f"stack [bold]{name}[/] up (pid {state.pid}, backend {state.backend})")
+    console.print(
+        f"stack [bold]{name}[/] up (pid {state.pid}, backend {state.backend}, threading {state.threading})"
+    )
     console.print(f"  API     {state.api_url}/api/health")
     console.print(f"  web UI  {state.web_url}/result?uuid=<job uuid>")
     console.print(f"  genome  {state.url}/genome/{_genome_name()}")
@@ -289,6 +298,15 @@ UsersOption = Annotated[
 SpawnRateOption = Annotated[float | None, typer.Option(min=0.1, help="users started per second")]
 DurationOption = Annotated[str | None, typer.Option(help="load time with a unit, e.g. 5m, 90s")]
 WorkersOption = Annotated[int, typer.Option(min=0, help="Locust worker processes (0: one process)")]
+MaxJobsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-jobs",
+        min=0,
+        help="every job the load may submit, seed jobs included (per side in a canary); "
+        "default workloads.load.max_jobs, else 50 on a remote target",
+    ),
+]
 ConfirmProduction = Annotated[
     bool,
     typer.Option("--confirm-production", help="allow load, jobs or a full run on a production: true target"),
@@ -325,9 +343,14 @@ def _measure(
             f"target {name!r} is marked production: true; load and jobs on it need --confirm-production",
             "add --confirm-production if you really mean to send them to production",
         )
+    require_payload_files(scenarios.workloads, {name: chosen}, set(wanted), options.uuid)
     with _target_urls(name, chosen) as (api_url, web_url):
         run = open_run(resume) if resume else create_run(name, config, gate_set=gates, parts_planned=wanted)
-        console.print(f"run {run.id}: {', '.join(wanted) or 'nothing to measure'} on {api_url}")
+        # name the URL each part drives: the browser bench drives the web UI, the others the API
+        driven = web_url if wanted == ["browser"] else api_url
+        if "browser" in wanted and driven != web_url:
+            driven += f" (browser: {web_url})"
+        console.print(f"run {run.id}: {', '.join(wanted) or 'nothing to measure'} on {driven}")
         where = Where(name, chosen, api_url, web_url)
         with _recording(run, scenarios, gates):
             if parts is None:
@@ -343,6 +366,7 @@ def run_all(
     config: ConfigOption = DEFAULT_CONFIG,
     target: TargetOption = None,
     gates: GatesOption = "phase-2",
+    max_jobs: MaxJobsOption = None,
     confirm_production: ConfirmProduction = False,
 ) -> None:
     """The full validation: run every part the gate set needs, in one run, and write one report.
@@ -350,7 +374,7 @@ def run_all(
     Order: sources, pipeline, browser, load (the 500-user load last, alone on the machine). A part
     that fails is recorded and its gates become INVALID with the reason; the other parts still run.
     """
-    _measure(config, target, gates, None, Overrides(), confirm_production)
+    _measure(config, target, gates, None, Overrides(max_jobs=max_jobs), confirm_production)
 
 
 @app.command("collect")
@@ -442,6 +466,7 @@ def load(
     spawn_rate: SpawnRateOption = None,
     duration: DurationOption = None,
     workers: WorkersOption = 0,
+    max_jobs: MaxJobsOption = None,
     gates: GatesOption = "phase-2",
     confirm_production: ConfirmProduction = False,
 ) -> None:
@@ -451,7 +476,11 @@ def load(
     raw samples. Against the local target the stack is started (and stopped) as needed.
     """
     options = Overrides(
-        users=users, spawn_rate=spawn_rate, duration_s=_duration("--duration", duration), workers=workers
+        users=users,
+        spawn_rate=spawn_rate,
+        duration_s=_duration("--duration", duration),
+        workers=workers,
+        max_jobs=max_jobs,
     )
     _measure(config, target, gates, ["load"], options, confirm_production)
 
@@ -546,6 +575,7 @@ def canary(
     spawn_rate: SpawnRateOption = None,
     duration: DurationOption = None,
     workers: WorkersOption = 0,
+    max_jobs: MaxJobsOption = None,
     gates: GatesOption = "canary",
     confirm_production: ConfirmProduction = False,
 ) -> None:
@@ -576,11 +606,13 @@ def canary(
             f"target {production[0]!r} is marked production: true; a canary load needs --confirm-production",
             "add --confirm-production if you really mean to send load to production",
         )
+    require_payload_files(scenarios.workloads, dict(named.values()), {"canary", "load"})
     options = Overrides(
         users=users,
         spawn_rate=spawn_rate,
         duration_s=_duration("--duration", duration),
         workers=workers,
+        max_jobs=max_jobs,
         step_pct=step,
     )
     from harness.parts import measure_canary
@@ -671,14 +703,13 @@ def demo(
 ) -> None:
     """Start the local stack (or use the running one), run one job through it and print its result page."""
     from harness.smoke import submit_and_wait
-    from local_pavi.genome import FASTA_NAME
-    from local_pavi.payload import generate_payload
+    from pavi_contract.admin import generated_payload
 
     scenarios = load_scenarios(config)
     name, target = scenarios.target("local")
     started_here = stack.read_state(name) is None
     with stack.local_stack(name, target) as state:
-        payload = generate_payload(entries, fasta_file_url=f"{state.url}/genome/{FASTA_NAME}")
+        payload = generated_payload(state.api_url, entries)
         with err_console.status(f"running a {entries}-entry job through {state.url} ..."):
             result = submit_and_wait(state.api_url, state.web_url, payload)
         summary = f"{result.status}[/] in {result.seconds:.1f} s, {result.rows} aligned rows"

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -69,6 +70,8 @@ class Target(_Model):
     # local stack only
     port: int = Field(8765, ge=1024, le=65535)
     backend: Literal["inprocess", "stepfunctions"] = "inprocess"
+    # bounded: the stand-in's own job pool; upstream: upstream API's threads (AnyIO's pool of 40)
+    threading: Literal["bounded", "upstream"] = "bounded"
     pipeline_workers: int = Field(2, ge=1, le=16)
     faults: Faults = Faults()
 
@@ -106,6 +109,9 @@ class PayloadSpec(_Model):
     expected_alignment: Path | None = None
 
 
+REMOTE_MAX_JOBS = 50  # a load run's job budget on a remote target when max_jobs is not set
+
+
 class LoadWorkload(_Model):
     users: int = Field(500, gt=0, le=20000)
     spawn_rate: float = Field(50, gt=0)
@@ -116,6 +122,17 @@ class LoadWorkload(_Model):
         default_factory=lambda: {"submit": 1, "poll": 4, "read_results": 10, "health": 2}
     )
     payload: PayloadSpec = PayloadSpec()
+    # every job a load run submits (seed jobs included; per side in a canary); None: REMOTE_MAX_JOBS on a
+    # remote target, unbounded on the local stack
+    max_jobs: int | None = Field(None, ge=0, le=100_000)
+
+    def job_budget(self, remote: bool, override: int | None = None) -> int | None:
+        """The jobs this run may submit: the command line's, else scenarios.yaml's, else the default."""
+        if override is not None:
+            return override
+        if self.max_jobs is not None:
+            return self.max_jobs
+        return REMOTE_MAX_JOBS if remote else None
 
     @field_validator("think_time")
     @classmethod
@@ -123,6 +140,64 @@ class LoadWorkload(_Model):
         if value[0] > value[1]:
             raise ValueError("the first (minimum) think time must not exceed the second (maximum)")
         return value
+
+
+def _regex_list(value: list[str]) -> list[str]:
+    """Compile each pattern once here, so a typo is a config error naming the field, not a crash later."""
+    for pattern in value:
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise ValueError(f"{pattern!r} is not a regular expression: {error}") from None
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+Selector = Annotated[str, AfterValidator(_not_blank)]
+# Chromium's message for a favicon that could not be fetched, matched as "<text> @ <source URL>"
+DEFAULT_IGNORE_CONSOLE = (r"(?i)^Failed to load resource: .* @ \S*/favicon[^/\s]*$",)
+
+
+class BrowserPage(_Model):
+    """Where the alignment view's parts are and how hard each interaction pushes (browser_bench PageSpec).
+
+    The defaults are PAVI's markup; another page (or a changed PAVI) needs no code change."""
+
+    msa: Selector = "nightingale-msa"
+    color_control: Selector = "#dd-colorscheme"
+    # [value for a native <select>, visible label for a dropdown widget], cycled in order; two at least,
+    # since choosing the scheme already shown redraws nothing
+    color_schemes: list[tuple[Selector, Selector]] = Field(
+        default_factory=lambda: [
+            ("zappo", "Zappo"),
+            ("taylor", "Taylor"),
+            ("hydro", "Hydrophobicity"),
+            ("clustal2", "Clustal2"),
+        ],
+        min_length=2,
+    )
+    state_js: Selector | None = None  # JS function -> 'rendered' | 'error' | 'loading'; None: built in
+    error_js: Selector | None = None  # JS function -> the page's error text; None: built in
+    scroll_step: Seconds = 0.5  # duration of one vertical gesture
+    scroll_speed_min: float = Field(800.0, gt=0)  # px/s
+    scroll_speed_max: float = Field(8000.0, gt=0)
+    pan_px: float = Field(240.0, gt=0)
+    pan_speed: float = Field(1200.0, gt=0)  # px/s
+    zoom_notch: float = Field(100.0, gt=0)  # deltaY of one ctrl+wheel notch
+    zoom_notches: int = Field(2, ge=1, le=50)
+    zoom_interval: Seconds = 0.05
+    redraw_timeout: Seconds = 60.0  # one colour change must redraw within this
+
+    @model_validator(mode="after")
+    def _speeds_ordered(self) -> BrowserPage:
+        if self.scroll_speed_min > self.scroll_speed_max:
+            raise ValueError("scroll_speed_min must not exceed scroll_speed_max")
+        return self
 
 
 class BrowserWorkload(_Model):
@@ -136,6 +211,14 @@ class BrowserWorkload(_Model):
     )
     page_query: str = ""  # extra query string for the result page, e.g. "visible-rows=30" (local stack)
     job_uuid: str | None = None  # a completed job of `sequences` entries on a remote target
+    # console messages whose "<text> @ <source URL>" a regex matches are stored but not counted
+    ignore_console: list[str] = Field(default_factory=lambda: list(DEFAULT_IGNORE_CONSOLE))
+    page: BrowserPage = BrowserPage()
+
+    @field_validator("ignore_console")
+    @classmethod
+    def _regexes(cls, value: list[str]) -> list[str]:
+        return _regex_list(value)
 
 
 class PipelineWorkload(_Model):
@@ -304,6 +387,50 @@ class Scenarios(_Model):
                 f"use one of: {', '.join(self.gates) or '(none defined)'}",
             )
         return self.gates[name]
+
+
+REMOTE_PAYLOAD_FIX = (
+    "set each to a payload file in PAVI's schema (a JSON list of seq-region objects naming your genome's "
+    "fasta_file_url and coordinates; see docs/CONFIG.md, 'Pointing at a deployed PAVI')"
+)
+
+
+def require_payload_files(
+    workloads: Workloads, targets: dict[str, Target], parts: set[str], job_uuid: str | None = None
+) -> None:
+    """Refuse generated payloads for a remote target, before anything is sent.
+
+    Generated payloads name the local stand-in's genome and coordinates: a deployed PAVI would fail or
+    misread every such job (and each one costs a pipeline run there).
+
+    Raises:
+        ConfigError: naming every field that must be a payload file (or a job uuid, for the browser).
+    """
+    remote = sorted(name for name, target in targets.items() if target.kind == "remote")
+    if not remote:
+        return
+    missing = []
+    if {"load", "canary"} & parts and workloads.load.payload.file is None:
+        missing.append("workloads.load.payload.file")
+    if "pipeline" in parts:
+        missing += [
+            f"workloads.pipeline.payloads[{i}].file"
+            for i, spec in enumerate(workloads.pipeline.payloads)
+            if spec.file is None
+        ]
+    if "canary" in parts and workloads.canary.payload.file is None:
+        missing.append("workloads.canary.payload.file")
+    if missing:
+        raise ConfigError(
+            f"target {', '.join(map(repr, remote))} is remote, but {', '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not set: generated payloads exist only for the stand-in",
+            REMOTE_PAYLOAD_FIX,
+        )
+    if "browser" in parts and job_uuid is None and workloads.browser.job_uuid is None:
+        raise ConfigError(
+            f"target {', '.join(map(repr, remote))} is remote: the browser bench needs a completed job",
+            "pass --uuid <job uuid> or set workloads.browser.job_uuid in scenarios.yaml",
+        )
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -39,6 +39,7 @@ class Overrides:
     spawn_rate: float | None = None
     duration_s: float | None = None
     workers: int = 0
+    max_jobs: int | None = None
     sequences: int | None = None
     repeats: int | None = None
     interaction_time_s: float | None = None
@@ -78,11 +79,17 @@ def measure_load(run: Run, scenarios: Scenarios, where: Where, options: Override
 
     require_listed(where.api_url, scenarios)
     preflight(where.api_url)
-    _load(run, scenarios, where.api_url, options)
+    _load(run, scenarios, where.api_url, options, remote=where.target.kind == "remote")
 
 
 def _load(
-    run: Run, scenarios: Scenarios, api_url: str, options: Overrides, sides: dict[str, str] | None = None
+    run: Run,
+    scenarios: Scenarios,
+    api_url: str,
+    options: Overrides,
+    sides: dict[str, str] | None = None,
+    *,
+    remote: bool,
 ) -> None:
     """The load workload with the command line's overrides; `sides` makes it a canary load."""
     from loadtests.runner import run_load
@@ -98,13 +105,13 @@ def _load(
         duration_s=options.duration_s,
         workers=options.workers,
         sides=sides,
+        max_jobs=workload.job_budget(remote, options.max_jobs),
     )
 
 
 def measure_browser(run: Run, scenarios: Scenarios, where: Where, options: Overrides) -> None:
     from browser_bench.jobs import ensure_alignment_job
     from browser_bench.runner import run_browser
-    from local_pavi.genome import FASTA_NAME
 
     workload = scenarios.workloads.browser
     if options.sequences is not None:
@@ -116,9 +123,7 @@ def measure_browser(run: Run, scenarios: Scenarios, where: Where, options: Overr
                 f"target {where.name!r} is remote: the browser bench needs a completed job to show",
                 "pass --uuid <job uuid> or set workloads.browser.job_uuid in scenarios.yaml",
             )
-        job = ensure_alignment_job(
-            where.api_url, workload.sequences, f"{where.api_url}/genome/{FASTA_NAME}", timeout_s=900
-        )
+        job = ensure_alignment_job(where.api_url, workload.sequences, timeout_s=900)
     run_browser(
         run,
         where.web_url,
@@ -253,25 +258,20 @@ def measure_canary(run: Run, scenarios: Scenarios, sides: dict[str, Where], opti
     except Exception as error:  # the load still runs; the consistency gate says why it has no data
         run.record_part("canary", status="failed", error=_reason(error))
     try:
-        _load(run, scenarios, new.api_url, options, sides=urls)
+        remote = any(where.target.kind == "remote" for where in sides.values())
+        _load(run, scenarios, new.api_url, options, sides=urls, remote=remote)
     except Exception as error:
         run.record_part("load", status="failed", error=_reason(error))
 
 
 def consistency_payloads(spec: PayloadSpec, count: int, api_url: str) -> list[list[dict[str, object]]]:
-    """The payload file once, or `count` generated payloads (different transcripts per seed)."""
-    from loadtests.settings import read_payload_file
+    """The payload file once, or `count` payloads the local stand-in generates (one seed each)."""
+    from pavi_contract.admin import generated_payload
+    from pavi_contract.payload import read_payload_file
 
     if spec.file is not None:
-        return [read_payload_file(spec)]
-    from local_pavi.genome import FASTA_NAME, build_genome
-    from local_pavi.payload import generate_payload
-
-    genome = build_genome()
-    url = f"{api_url.rstrip('/')}/genome/{FASTA_NAME}"
-    return [
-        generate_payload(spec.entries, fasta_file_url=url, seed=seed, genome=genome) for seed in range(count)
-    ]
+        return [read_payload_file(spec.file)]
+    return [generated_payload(api_url, spec.entries, seed=seed) for seed in range(count)]
 
 
 def _reason(error: Exception) -> str:

@@ -9,15 +9,23 @@ Task weights, think time, request names and payloads come from `loadtests.settin
 Locust imports this module. Completed jobs go into a per-process pool so readers have something to
 read; the pool starts with the runner's seed jobs, or, run as a plain locustfile, with seed jobs the
 master (or single process) creates itself at test start and hands to its workers.
+
+Submitting is bounded by the job budget (`loadtests.budget`): once this process's share is spent, the
+submit task sends nothing. Run as a plain locustfile without a payload file, payloads come from the
+local stand-in (`/_pavi/payload`); a host that is not on this machine is refused before anything is
+sent, since generated payloads name the stand-in's genome.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import logging
 import random
 import time
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import gevent
 import httpx
@@ -25,14 +33,18 @@ from locust import FastHttpUser, between, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from loadtests.budget import JobBudget, share
 from loadtests.settings import LoadSettings, load_settings
+from pavi_contract import api
 
 log = logging.getLogger(__name__)
 logging.getLogger("httpx").setLevel(logging.WARNING)  # seed polling would log a line per request
 
 SETTINGS: LoadSettings = load_settings()
-JOB_STATES = frozenset({"pending", "running", "completed", "failed"})
+JOB_STATES = api.JOB_STATES
 SEED_MESSAGE = "pavi_seed_uuids"
+BUDGET_MESSAGE = "pavi_job_budget"
+PAYLOAD_SEEDS = 4  # generated payloads: a few seeds, so jobs differ as real users' do
 SEED_TIMEOUT_S = 120.0
 
 
@@ -64,6 +76,10 @@ POOLS: dict[str, JobPool] = {
     for side in SIDES
 }
 PAYLOADS: list[list[dict[str, Any]]] = SETTINGS.load_payloads()
+# The user jobs every user-running process may submit in all (None: unbounded); set at init.
+USER_JOBS: list[int | None] = [SETTINGS.max_jobs]
+SEED_BUDGET: list[int] = [0]  # seed jobs a plain locustfile run creates itself
+BUDGET = JobBudget(SIDES, SETTINGS.max_jobs)
 _user_numbers = itertools.count(1)
 
 
@@ -106,6 +122,8 @@ class PaviUser(FastHttpUser):
             return
         payload = PAYLOADS[self.number % len(PAYLOADS)]
         base = self._turn()
+        if not BUDGET.take(self.side):
+            return  # the budget is spent: this user goes on polling and reading
         with self.client.post(
             f"{base}/api/pipeline-job/", json=payload, name=SETTINGS.names["submit"], catch_response=True
         ) as answer:
@@ -117,6 +135,7 @@ class PaviUser(FastHttpUser):
                 answer.failure(f"unexpected submit answer: {_short(answer)}")
                 return
             self.own_jobs[self.side] = uuid
+            BUDGET.record(self.side, uuid)
 
     @task(SETTINGS.weight("poll"))
     def poll(self) -> None:
@@ -189,28 +208,107 @@ def _short(answer: Any) -> str:
     return (answer.text or "")[:120]
 
 
-# --- payloads and seed jobs when run as a plain locustfile ------------------------------------------
+# --- payloads, seed jobs and the job budget when run as a plain locustfile ----------------------------
 
 
-def _fasta_url(host: str) -> str:
-    return f"{host.rstrip('/')}/genome/genome.fa"
+def is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _generated_payloads(host: str) -> list[list[dict[str, Any]]]:
+    """Payloads of the local stand-in's genome, asked of the stand-in itself (never of a remote host)."""
+    from harness.errors import ConfigError
+    from pavi_contract.admin import NO_GENERATED, generated_payload
+
+    if not is_loopback(host):
+        raise ConfigError(
+            f"{host} is not on this machine and no payload file is set: generated payloads name the local "
+            "stand-in's genome, which a deployed PAVI does not have",
+            f"set workloads.load.payload.file in scenarios.yaml: {NO_GENERATED}",
+        )
+    return [generated_payload(host, SETTINGS.payload_entries, seed=seed) for seed in range(PAYLOAD_SEEDS)]
+
+
+def _plain_budget(host: str) -> int | None:
+    """A plain locustfile run's budget: scenarios.yaml's max_jobs, else the remote default off-machine."""
+    from harness.config import REMOTE_MAX_JOBS
+
+    if SETTINGS.max_jobs is not None:
+        return SETTINGS.max_jobs
+    return None if is_loopback(host) else REMOTE_MAX_JOBS
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_: Any) -> None:
+    from harness.errors import HarnessError
+
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        runner.register_message(SEED_MESSAGE, _on_seed_message)
+        runner.register_message(BUDGET_MESSAGE, _on_budget_message)
+        BUDGET.set_allowed(0)  # nothing until the master hands out this worker's share
+        return
+    if SETTINGS.run_dir is None:
+        _refuse_unlisted_host(environment)
+    try:
+        if not PAYLOADS and environment.host:
+            PAYLOADS.extend(_generated_payloads(str(environment.host)))
+    except HarnessError as error:
+        log.error("%s; fix: %s", error.problem, error.fix)
+        raise SystemExit(2) from None
+    if SETTINGS.run_dir is None and environment.host:  # the runner passes a budget net of its seed jobs
+        total = _plain_budget(str(environment.host))
+        seeds = SETTINGS.seed_jobs if total is None else min(SETTINGS.seed_jobs, total)
+        seeds = 0 if SETTINGS.seed_uuids or SETTINGS.sides else seeds
+        USER_JOBS[0] = None if total is None else total - seeds
+        SEED_BUDGET[0] = seeds
+        log.warning("job budget: %s (%d seed jobs included)", "unbounded" if total is None else total, seeds)
+    BUDGET.set_allowed(USER_JOBS[0])
 
 
 @events.test_start.add_listener
 def _on_test_start(environment: Environment, **_: Any) -> None:
-    """Payloads from the local genome if none were given; seed jobs on the master or single process."""
-    if not PAYLOADS and environment.host:
-        from local_pavi.payload import generate_payload
-
-        PAYLOADS.extend(
-            generate_payload(SETTINGS.payload_entries, fasta_file_url=_fasta_url(environment.host), seed=seed)
-            for seed in range(4)
+    """Workers fetch payloads if none were given; the master shares out the budget; seed jobs."""
+    runner = environment.runner
+    _open_ledger(environment)
+    if isinstance(runner, WorkerRunner):
+        if not PAYLOADS and environment.host and is_loopback(str(environment.host)):
+            PAYLOADS.extend(_generated_payloads(str(environment.host)))
+        return
+    if isinstance(runner, MasterRunner):
+        workers = sorted(
+            runner.clients.ready + runner.clients.running + runner.clients.spawning, key=lambda w: w.id
         )
+        for index, worker in enumerate(workers):
+            runner.send_message(
+                BUDGET_MESSAGE, {"allowed": share(USER_JOBS[0], index, len(workers))}, worker.id
+            )
     seeded = SETTINGS.seed_uuids or SETTINGS.sides  # the runner seeds canary sides itself
-    if isinstance(environment.runner, WorkerRunner) or seeded or not SETTINGS.seed_jobs:
+    if seeded or not SEED_BUDGET[0]:
         return
     if PAYLOADS and environment.host:
-        gevent.spawn(_create_seed_jobs, environment, SETTINGS.seed_jobs)
+        gevent.spawn(_create_seed_jobs, environment, SEED_BUDGET[0])
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Environment, **_: Any) -> None:
+    if not isinstance(environment.runner, MasterRunner):
+        BUDGET.save()
+
+
+def _open_ledger(environment: Environment) -> None:
+    if SETTINGS.run_dir is not None and not isinstance(environment.runner, MasterRunner):
+        BUDGET.ledger = Path(SETTINGS.run_dir) / "load" / f"jobs-{_process_tag(environment)}.json"
+
+
+def _on_budget_message(environment: Environment, msg: Any, **_: Any) -> None:
+    BUDGET.set_allowed((msg.data or {}).get("allowed", 0))
 
 
 def _create_seed_jobs(environment: Environment, count: int) -> None:
@@ -222,8 +320,8 @@ def _create_seed_jobs(environment: Environment, count: int) -> None:
     deadline = time.monotonic() + SEED_TIMEOUT_S
     pending: list[str] = []
     with httpx.Client(base_url=host, timeout=10.0) as client:
-        for i in range(count * 5):  # retries for a target that answers some requests with errors
-            if len(pending) == count or time.monotonic() > deadline:
+        for i in range(count):  # every POST spends the budget, so no retries
+            if time.monotonic() > deadline:
                 break
             try:
                 answer = client.post("/api/pipeline-job/", json=PAYLOADS[i % len(PAYLOADS)])
@@ -246,14 +344,6 @@ def _create_seed_jobs(environment: Environment, count: int) -> None:
             gevent.sleep(0.5)
     if pending:
         log.warning("%d seed job(s) did not complete within %.0f s", len(pending), SEED_TIMEOUT_S)
-
-
-@events.init.add_listener
-def _on_init(environment: Environment, **_: Any) -> None:
-    if SETTINGS.run_dir is None and not isinstance(environment.runner, WorkerRunner):
-        _refuse_unlisted_host(environment)
-    if isinstance(environment.runner, WorkerRunner):
-        environment.runner.register_message(SEED_MESSAGE, _on_seed_message)
 
 
 def _on_seed_message(environment: Environment, msg: Any, **_: Any) -> None:

@@ -27,8 +27,11 @@ from rich.progress import BarColumn, Progress, TextColumn
 from harness.config import LoadWorkload, PayloadSpec
 from harness.errors import EnvironmentProblem
 from harness.runstore import Run
+from loadtests.budget import final_statuses, read_ledgers
 from loadtests.sampling import CpuSampler, TargetSampler
 from loadtests.settings import LoadSettings, read_payload_file
+from pavi_contract import api
+from pavi_contract.admin import generated_payload
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 OVERRUN_GRACE_S = 60.0
@@ -72,40 +75,52 @@ def raise_open_file_limit() -> int:
 
 
 def build_payloads(spec: PayloadSpec, api_url: str) -> list[list[dict[str, Any]]]:
-    """The payload file, or generated payloads naming `<api_url>/genome/genome.fa`."""
+    """The payload file, or payloads the local stand-in at `api_url` generates for its own genome.
+
+    A remote target never gets here without a payload file (`harness.config.require_payload_files`).
+    """
     if spec.file is not None:
         return [read_payload_file(spec)]
-    from local_pavi.genome import FASTA_NAME, build_genome
-    from local_pavi.payload import generate_payload
+    return [generated_payload(api_url, spec.entries, seed=seed) for seed in range(PAYLOAD_VARIANTS)]
 
-    genome = build_genome()
-    url = f"{api_url.rstrip('/')}/genome/{FASTA_NAME}"
-    return [
-        generate_payload(spec.entries, fasta_file_url=url, seed=seed, genome=genome)
-        for seed in range(PAYLOAD_VARIANTS)
-    ]
+
+@dataclass
+class SeedJobs:
+    """Seed jobs of one side: every POST sent counts against the job budget, answered or not."""
+
+    completed: list[str] = field(default_factory=list)
+    submitted: list[str] = field(default_factory=list)
+    posts: int = 0
 
 
 def create_seed_jobs(
-    api_url: str, payloads: list[list[dict[str, Any]]], count: int, timeout_s: float = SEED_TIMEOUT_S
-) -> list[str]:
-    """Submit `count` jobs and return those that completed in time, so readers read from the start.
+    api_url: str,
+    payloads: list[list[dict[str, Any]]],
+    count: int,
+    timeout_s: float = SEED_TIMEOUT_S,
+    max_posts: int | None = None,
+) -> SeedJobs:
+    """Submit `count` jobs and wait for them, so readers read from the start.
 
-    Bounded: at most 5 submit attempts per job (a faulty target answers some with errors) and
-    `timeout_s` in all. Raises EnvironmentProblem only when the target cannot be reached at all.
+    Bounded: at most 5 submit attempts per job (a faulty target answers some with errors), at most
+    `max_posts` POSTs (the job budget), and `timeout_s` in all. Raises EnvironmentProblem only when
+    the target cannot be reached at all.
     """
-    if count <= 0 or not payloads:
-        return []
+    seeds = SeedJobs()
+    posts_allowed = count * 5 if max_posts is None else min(count * 5, max_posts)
+    if count <= 0 or not payloads or posts_allowed <= 0:
+        return seeds
     deadline = time.monotonic() + timeout_s
     pending: list[str] = []
     reached = False
     last_error: Exception | None = None
     with httpx.Client(base_url=api_url, timeout=10.0) as client:
-        for attempt in range(count * 5):
+        for attempt in range(posts_allowed):
             if len(pending) == count or time.monotonic() > deadline:
                 break
             try:
-                answer = client.post("/api/pipeline-job/", json=payloads[attempt % len(payloads)])
+                seeds.posts += 1
+                answer = client.post(api.SUBMIT, json=payloads[attempt % len(payloads)])
                 reached = True
                 if answer.status_code == 201:
                     pending.append(answer.json()["uuid"])
@@ -116,21 +131,21 @@ def create_seed_jobs(
             raise EnvironmentProblem(
                 f"cannot reach the target at {api_url}: {last_error}", "is the target up? (`stack status`)"
             )
-        completed: list[str] = []
+        seeds.submitted = list(pending)
         while pending and time.monotonic() < deadline:
             for uuid in list(pending):
                 try:
-                    answer = client.get(f"/api/pipeline-job/{uuid}")
+                    answer = client.get(api.job(uuid))
                     status = answer.json().get("status") if answer.status_code == 200 else None
                 except (httpx.HTTPError, ValueError):
                     continue
-                if status in ("completed", "failed"):
+                if status in api.FINISHED:
                     pending.remove(uuid)
-                if status == "completed":
-                    completed.append(uuid)
+                if status == api.COMPLETED:
+                    seeds.completed.append(uuid)
             if pending:
                 time.sleep(0.25)
-    return completed
+    return seeds
 
 
 def _free_port() -> int:
@@ -173,6 +188,7 @@ def run_load(
     seed_jobs: int = 3,
     show_progress: bool = True,
     sides: dict[str, str] | None = None,
+    max_jobs: int | None = None,
 ) -> LoadOutcome:
     """Run Locust against `api_url` and leave raw samples in `runs/<id>/load/`.
 
@@ -180,8 +196,11 @@ def run_load(
     between the sides, the same payloads go to both, each side gets its own seed jobs, and every
     request row names its side; `api_url` is then only Locust's nominal --host.
 
+    `max_jobs` bounds every job the run submits, per side, seed jobs first (None: unbounded).
+
     Files: requests.parquet/ (one row per request), events.json, progress.json, host.parquet,
-    target.parquet (local stack only), payloads.json, Locust's CSV and HTML, locust*.log.
+    target.parquet (local stack only), payloads.json, jobs-<process>.json (the jobs each process
+    submitted), Locust's CSV and HTML, locust*.log.
     """
     api_url = api_url.rstrip("/")
     users = users or workload.users
@@ -195,8 +214,18 @@ def run_load(
     payload_file.write_text(json.dumps(payloads))  # also the record of what was submitted
     inline = payload_file.stat().st_size <= INLINE_PAYLOAD_BYTES
     sides = {side: url.rstrip("/") for side, url in (sides or {}).items()}
-    side_seeds = {side: create_seed_jobs(url, payloads, seed_jobs) for side, url in sides.items()}
-    seeds = [] if sides else create_seed_jobs(api_url, payloads, seed_jobs)
+    budget_line = f"job budget: {'unbounded' if max_jobs is None else max_jobs} job(s)"
+    budget_line += f" per side ({', '.join(sides)})" if sides else ""
+    if show_progress:
+        print(f"{budget_line}, seed jobs included", flush=True)
+    seeding = {
+        side: create_seed_jobs(url, payloads, seed_jobs, max_posts=max_jobs) for side, url in sides.items()
+    }
+    if not sides:
+        seeding[""] = create_seed_jobs(api_url, payloads, seed_jobs, max_posts=max_jobs)
+    side_seeds = {side: seed.completed for side, seed in seeding.items() if side}
+    seeds = [] if sides else seeding[""].completed
+    user_jobs = None if max_jobs is None else max(0, max_jobs - max(s.posts for s in seeding.values()))
     settings = LoadSettings.from_workload(
         workload,
         payloads=payloads if inline else [],
@@ -206,6 +235,7 @@ def run_load(
         run_dir=str(run.path.resolve()),
         sides=sides,
         side_seed_uuids=side_seeds,
+        max_jobs=user_jobs,
     )
     main_cmd, worker_cmds = locust_commands(load_dir, api_url, users, spawn_rate, duration_s, workers)
     locust_version = version("locust")
@@ -222,6 +252,7 @@ def run_load(
         payload_entries=[len(payload) for payload in payloads],
         seed_jobs_requested=seed_jobs,
         seed_uuids=seeds,
+        max_jobs=max_jobs,
         sides=sides,
         side_seed_uuids=side_seeds,
         locust_command=main_cmd,
@@ -263,6 +294,7 @@ def run_load(
 
     exit_code = None if killed else processes[main_label].returncode
     target_path = load_dir / "target.parquet"
+    run.record_part("load", jobs=job_tally(load_dir, seeding, sides or {"": api_url}, max_jobs))
     run.record_part(
         "load",
         status="killed" if killed else "finished",
@@ -282,6 +314,26 @@ def run_load(
         exit_code=exit_code,
         seed_uuids=seeds,
     )
+
+
+def job_tally(
+    load_dir: Path, seeding: dict[str, SeedJobs], urls: dict[str, str], max_jobs: int | None
+) -> dict[str, dict[str, Any]]:
+    """Per side: the budget, POSTs sent, jobs the API took, and their status once the load ended."""
+    ledgers = read_ledgers(load_dir)
+    tally: dict[str, dict[str, Any]] = {}
+    for side, url in urls.items():
+        seed = seeding.get(side, SeedJobs())
+        users = ledgers.get(side, {"posts": 0, "uuids": []})
+        uuids = [*seed.submitted, *users["uuids"]]  # type: ignore[misc]
+        tally[side] = {
+            "budget": max_jobs,
+            "posts": seed.posts + int(users["posts"]),  # type: ignore[call-overload]
+            "seed_posts": seed.posts,
+            "submitted": len(uuids),
+            **final_statuses(url, uuids),
+        }
+    return tally
 
 
 def _watch(

@@ -48,6 +48,8 @@ class LoadSettings(BaseModel):
     payload_entries: int = Field(10, ge=1, le=600)
     seed_uuids: list[str] = Field(default_factory=list)
     seed_jobs: int = Field(3, ge=0, le=50)
+    # jobs the users may submit (per side), seed jobs already taken off; None: unbounded (see budget.py)
+    max_jobs: int | None = Field(None, ge=0)
     run_dir: str | None = None
     # canary runs: side name -> API base URL; each user alternates between the sides task by task
     sides: dict[str, str] = Field(default_factory=dict)
@@ -76,7 +78,7 @@ class LoadSettings(BaseModel):
         return self.weights.get(step, 0)
 
     def load_payloads(self) -> list[list[dict[str, Any]]]:
-        """Inline payloads plus those in `payload_file`; empty means: generate from the local genome.
+        """Inline payloads plus those in `payload_file`; empty means: ask the local stand-in for some.
 
         Raises:
             FileNotFoundError: `payload_file` is not on this machine (a remote worker needs a copy).
@@ -98,13 +100,13 @@ class LoadSettings(BaseModel):
             weights=dict(workload.weights),
             think_time=workload.think_time,
             payload_entries=workload.payload.entries,
-            **{**payloads, **overrides},
+            **{"max_jobs": workload.max_jobs, **payloads, **overrides},
         )
 
 
 def read_payload_file(spec: PayloadSpec) -> list[dict[str, Any]]:
     """The workload's payload file, checked (a ConfigError names the file and what is wrong)."""
-    from harness.payloads import read_payload_file as read_checked
+    from pavi_contract.payload import read_payload_file as read_checked
 
     assert spec.file is not None
     return read_checked(spec.file)

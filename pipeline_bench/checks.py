@@ -1,19 +1,22 @@
 """The checks every job must pass to count as a success; pure functions of what the driver saw.
 
 "Successful run" means more than status `completed`: the alignment must be Clustal text the UI can
-parse, hold exactly the sequences that were asked for, and agree with seq-info; with an expected
-alignment, byte for byte (upstream's own test). A job meant to fail succeeds by failing cleanly:
-status `failed` and no results. Each check keeps its reason, so a failure says what went wrong.
+parse and hold the sequences that were asked for, less those the pipeline rejected (absent, with an
+`"error"` in seq-info, as upstream's seq_retrieval does for an alternative whose variant changes the
+start codon), and seq-info must describe exactly the aligned and the rejected (`pavi_contract.results`);
+with an expected alignment, byte for byte (upstream's own test). A job meant to fail succeeds by
+failing cleanly: status `failed` and no results. Each check keeps its reason, so a failure says
+what went wrong.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from local_pavi.alignment import parse_clustal
+from pavi_contract.clustal import parse_clustal
+from pavi_contract.results import ResultShape, result_shape
 from pipeline_bench.drivers import COMPLETED, JobOutcome
 from pipeline_bench.payloads import JobPayload
 
@@ -27,22 +30,6 @@ class Check:
     name: str
     passed: bool
     detail: str
-
-
-def expected_names(body: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Alignment row names for a payload, named as PAVI's seq_retrieval names its output.
-
-    One row per entry (`base_seq_name`), or two for an entry with variant_ids:
-    `<base>_ref` and `<base><alt_seq_name_suffix or "_alt">`.
-    """
-    names: list[str] = []
-    for entry in body:
-        base = str(entry["base_seq_name"])
-        if entry.get("variant_ids"):
-            names += [f"{base}_ref", f"{base}{entry.get('alt_seq_name_suffix') or '_alt'}"]
-        else:
-            names.append(base)
-    return names
 
 
 def _names(names: Iterable[str]) -> str:
@@ -73,38 +60,55 @@ def check_clustal(outcome: JobOutcome) -> tuple[Check, dict[str, str] | None]:
     return Check("alignment_clustal", True, f"{len(rows)} rows x {width} columns"), rows
 
 
-def check_rows(rows: Mapping[str, str] | None, body: Sequence[Mapping[str, Any]]) -> Check:
-    """One row per requested sequence, named as requested: no sequence lost, none extra."""
-    if rows is None:
+def _info(outcome: JobOutcome) -> dict[str, Any] | None:
+    return outcome.seq_info if isinstance(outcome.seq_info, dict) else None
+
+
+def shape_of(
+    outcome: JobOutcome, rows: Mapping[str, str] | None, body: Sequence[Mapping[str, Any]]
+) -> ResultShape | None:
+    """The job's results held against its payload; None without a parsable alignment."""
+    return None if rows is None else result_shape(body, list(rows), _info(outcome))
+
+
+def _rejected(shape: ResultShape) -> str:
+    return (
+        f", {len(shape.rejected)} rejected by the pipeline ({_names(shape.rejected)})"
+        if shape.rejected
+        else ""
+    )
+
+
+def check_rows(shape: ResultShape | None) -> Check:
+    """Every requested sequence aligned or rejected with a reason; no row nobody asked for."""
+    if shape is None:
         return Check("alignment_rows", False, NOT_CHECKED + "no parsable alignment")
-    wanted = Counter(expected_names(body))
-    got = Counter(list(rows))  # Counter(mapping) would take the rows as counts
-    if got == wanted:
-        return Check("alignment_rows", True, f"{len(rows)} rows as requested")
-    problems = [f"{sum(got.values())} rows for {sum(wanted.values())} requested"]
-    if missing := wanted - got:
-        problems.append(f"missing {_names(missing.elements())}")
-    if extra := got - wanted:
-        problems.append(f"unexpected {_names(extra.elements())}")
+    if shape.rows_ok:
+        return Check("alignment_rows", True, f"{len(shape.aligned)} rows as requested{_rejected(shape)}")
+    problems = [f"{len(shape.aligned)} rows for {len(shape.requested)} requested{_rejected(shape)}"]
+    if shape.missing:
+        problems.append(f"missing without an error in seq-info: {_names(shape.missing)}")
+    if shape.unexpected_rows:
+        problems.append(f"unexpected {_names(shape.unexpected_rows)}")
     return Check("alignment_rows", False, "; ".join(problems))
 
 
-def check_seq_info(outcome: JobOutcome, rows: Mapping[str, str] | None) -> Check:
-    """seq-info describes exactly the aligned sequences (the UI joins the two by name)."""
-    if outcome.seq_info is None:
+def check_seq_info(outcome: JobOutcome, shape: ResultShape | None) -> Check:
+    """seq-info describes exactly the aligned and the rejected sequences (the UI joins them by name)."""
+    if _info(outcome) is None:
         http = f"HTTP {outcome.seq_info_http}" if outcome.seq_info_http else "not fetched"
         why = "not a JSON object" if outcome.seq_info_http == 200 else http
         return Check("seq_info_names", False, f"no seq-info ({why})")
-    if rows is None:
+    if shape is None:
         return Check("seq_info_names", False, NOT_CHECKED + "no parsable alignment")
-    info, aligned = set(outcome.seq_info), set(rows)
-    if info == aligned:
-        return Check("seq_info_names", True, f"{len(info)} sequences, as aligned")
+    if shape.info_ok:
+        rejected = f" and {len(shape.rejected)} rejected" if shape.rejected else ""
+        return Check("seq_info_names", True, f"{len(shape.aligned)} aligned{rejected}, as described")
     problems = []
-    if missing := aligned - info:
-        problems.append(f"no info for {_names(missing)}")
-    if extra := info - aligned:
-        problems.append(f"info for unaligned {_names(extra)}")
+    if shape.info_missing:
+        problems.append(f"no info for {_names(shape.info_missing)}")
+    if shape.info_unaligned:
+        problems.append(f"info for neither aligned nor rejected {_names(shape.info_unaligned)}")
     return Check("seq_info_names", False, "; ".join(problems))
 
 
@@ -146,10 +150,23 @@ def run_checks(outcome: JobOutcome, payload: JobPayload) -> list[Check]:
     if not status.passed:  # missing results are the status's consequence, not failures of their own
         return [status, *(Check(name, False, f"{NOT_CHECKED}job ended {outcome.status}") for name in names)]
     clustal, rows = check_clustal(outcome)
-    checks = [status, clustal, check_rows(rows, payload.body), check_seq_info(outcome, rows)]
+    shape = shape_of(outcome, rows, payload.body)
+    checks = [status, clustal, check_rows(shape), check_seq_info(outcome, shape)]
     if payload.expected_alignment is not None:
         checks.append(check_expected_alignment(outcome.alignment, payload.expected_alignment))
     return checks
+
+
+def rejected_sequences(outcome: JobOutcome, payload: JobPayload) -> dict[str, str]:
+    """Name -> the pipeline's reason, for each sequence a completed job legitimately left out."""
+    if outcome.status != COMPLETED or outcome.alignment is None:
+        return {}
+    try:
+        rows = parse_clustal(outcome.alignment)
+    except ValueError:
+        return {}
+    shape = shape_of(outcome, rows, payload.body)
+    return shape.rejected if shape is not None else {}
 
 
 def succeeded(checks: Iterable[Check]) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline_bench.checks import Check, failure_reason, succeeded
+from pipeline_bench.checks import Check, failure_reason, rejected_sequences, succeeded
 from pipeline_bench.drivers import STAGE_NAMES, JobOutcome
 from pipeline_bench.payloads import JobPayload
 
@@ -39,6 +39,8 @@ JOBS_SCHEMA = pa.schema(
         pa.field("checks", pa.string(), nullable=False),  # JSON {name: {passed, detail}}
         pa.field("error", pa.string()),  # why the job is not a success; null when it is
         pa.field("execution_arn", pa.string()),  # Step Functions execution, when the driver knows it
+        pa.field("rejected", pa.int32(), nullable=False),  # sequences the pipeline rejected (with an error)
+        pa.field("rejected_names", pa.string(), nullable=False),  # JSON {name: the pipeline's error}
     ]
 )
 
@@ -53,6 +55,7 @@ def job_row(
 ) -> dict[str, Any]:
     """One jobs.parquet row; `error` is null exactly when the job succeeded."""
     ok = succeeded(checks)
+    rejected = rejected_sequences(outcome, payload)
     return {
         "seq": seq,
         "job_id": outcome.job_id,
@@ -70,6 +73,8 @@ def job_row(
         "checks": json.dumps({c.name: {"passed": c.passed, "detail": c.detail} for c in checks}),
         "error": None if ok else (failure_reason(checks) or outcome.error or "checks failed"),
         "execution_arn": outcome.execution_arn,
+        "rejected": len(rejected),
+        "rejected_names": json.dumps(rejected),
     }
 
 

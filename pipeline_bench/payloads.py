@@ -4,21 +4,25 @@ Jobs cycle through the specs (job 1 gets the first, job 2 the second, ...). A ge
 new payload per job, seeded with the job's sequence number, so consecutive jobs differ (a cache or
 a stuck result cannot pass for a fresh run) and a resumed run gives a re-run job the same payload.
 Files are read and checked once, before any job is submitted, so a typo fails the command at once
-instead of as job 37.
+instead of as job 37. Generated payloads come from the local stand-in itself (`pavi_contract.admin`):
+they name its genome, which a deployed PAVI does not have, so the command refuses them for a remote
+target before anything is sent (`harness.config.require_payload_files`).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from harness.config import PayloadSpec
 from harness.errors import ConfigError
-from harness.payloads import read_payload_file
-from local_pavi.genome import FASTA_NAME, Genome, build_genome
-from local_pavi.payload import generate_payload
+from pavi_contract.admin import generated_payload
+from pavi_contract.payload import fasta_file_urls, read_payload_file
+
+# (entries, seed) -> payload
+Generator = Callable[[int, int], list[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -56,37 +60,29 @@ def _read_expected(spec: PayloadSpec) -> bytes | None:
 
 
 class PayloadPlan:
-    """Every job's payload, from the specs; all files are read and checked in the constructor."""
+    """Every job's payload, from the specs; files are read and generated specs tried in the constructor.
 
-    def __init__(self, specs: Sequence[PayloadSpec], api_url: str, genome: Genome | None = None) -> None:
+    `generate` makes a generated spec's payload; by default the stand-in at `api_url` is asked.
+    """
+
+    def __init__(self, specs: Sequence[PayloadSpec], api_url: str, generate: Generator | None = None) -> None:
         if not specs:
             raise ConfigError(
                 "the pipeline workload lists no payloads", "add e.g. `payloads: [{entries: 10}]`"
             )
         self.specs = list(specs)
-        self.fasta_file_url = f"{api_url.rstrip('/')}/genome/{FASTA_NAME}"
-        self._genome = genome
+        self._generate = generate or (lambda entries, seed: generated_payload(api_url, entries, seed=seed))
         self._files: dict[int, list[dict[str, Any]]] = {}
         self._digests: dict[int, str] = {}
         self._expected: dict[int, bytes | None] = {}
+        self._fasta: dict[int, str] = {}
         for index, spec in enumerate(self.specs):
             if spec.file is not None:
                 self._files[index] = read_payload_file(spec.file)
                 self._digests[index] = hashlib.sha256(spec.file.read_bytes()).hexdigest()
-            else:
-                transcripts = len(self.genome.transcripts)
-                if spec.entries > transcripts:
-                    raise ConfigError(
-                        f"generated payload of {spec.entries} entries: the local genome has {transcripts}",
-                        f"use at most {transcripts} entries",
-                    )
             self._expected[index] = _read_expected(spec)
-
-    @property
-    def genome(self) -> Genome:
-        if self._genome is None:
-            self._genome = build_genome()
-        return self._genome
+            if spec.file is None:  # once now, so a spec the stand-in refuses fails before job 1
+                self._fasta[index] = ", ".join(sorted(fasta_file_urls(self._generate(spec.entries, 1))))
 
     def for_job(self, seq: int) -> JobPayload:
         """The payload of job `seq` (1-based); the same seq always gives the same payload."""
@@ -94,10 +90,9 @@ class PayloadPlan:
         spec = self.specs[index]
         if spec.file is not None:
             return JobPayload(self._files[index], str(spec.file), spec.expect, self._expected[index])
-        body = generate_payload(
-            spec.entries, fasta_file_url=self.fasta_file_url, seed=seq, genome=self.genome
+        return JobPayload(
+            self._generate(spec.entries, seq), f"generated:{spec.entries}", spec.expect, None, seed=seq
         )
-        return JobPayload(body, f"generated:{spec.entries}", spec.expect, None, seed=seq)
 
     def describe(self) -> list[dict[str, Any]]:
         """What each spec is, for run.json (a file's digest pins down exactly what was submitted)."""
@@ -115,7 +110,7 @@ class PayloadPlan:
                     "source": f"generated:{spec.entries}",
                     "entries": spec.entries,
                     "seed": "job seq",
-                    "fasta_file_url": self.fasta_file_url,
+                    "fasta_file_url": self._fasta[index],
                 }
             expected = self._expected[index]
             if expected is not None:

@@ -50,12 +50,11 @@ def _untrusted(measurement: Measurement, rules: TrustRules) -> str | None:
     coverage = facts.get("window_coverage")
     if isinstance(coverage, int | float) and coverage < rules.min_window_coverage:
         return f"the run stopped early: only {coverage:.0%} of the planned window was measured"
+    # browser: only what breaks the measurement (never rendered, view not found, crashed, no frames);
+    # console errors of a page that drew are a finding about it (browser.page_errors), not distrust
     for key in ("frames_drawn", "rendered"):
         if key in facts and not facts[key]:
             return str(facts.get("empty_reason") or f"the page reported {key}={facts[key]!r}")
-    errors = facts.get("page_errors")
-    if isinstance(errors, int) and errors > 0:
-        return f"the page logged {errors} error(s) while measured"
     return None
 
 
@@ -142,8 +141,12 @@ def judge_gate(
     unit = measurement.unit
     value = measurement.value
     assert value is not None
-    shown = f"{gate.statistic} {_fmt(value, unit)}"
-    if measurement.ci is not None:
+    # censored (a probe gap still open at an edge of the run): ci is (lower bound, inf), shown as such
+    censored = measurement.facts.get("censored")
+    shown = f"{gate.statistic} {'at least ' if censored else ''}{_fmt(value, unit)}"
+    if censored:
+        shown += f" (n={measurement.n})"
+    elif measurement.ci is not None:
         shown += f" (95% CI {_fmt(low, unit)} to {_fmt(high, unit)}, n={measurement.n})"
     else:
         shown += f" (n={measurement.n})"
@@ -169,20 +172,41 @@ def judge_gate(
     verdict = _absolute(kind, threshold, low, high)
     words = {"below": "<", "at_most": "<=", "above": ">", "at_least": ">="}[kind]
     reason = f"{shown}; gate {words} {_fmt(threshold, unit)}"
-    if verdict is Verdict.INCONCLUSIVE:
+    if censored:
+        # only a lower bound is known, so it never passes: beyond the limit already it fails, else unknown
+        verdict = Verdict.FAIL if verdict is Verdict.FAIL else Verdict.INCONCLUSIVE
+        bound = measurement.facts.get("censored_gap_s")
+        reason += f"; {censored}: at least {_fmt(bound if isinstance(bound, int | float) else low, unit)}"
+        if (where := measurement.facts.get("censored_gap")) is not None:
+            reason += f" ({where})"
+    elif verdict is Verdict.INCONCLUSIVE:
         reason += "; the interval straddles the threshold: measure longer or with more load"
     if (
         unit == "count"
         and kind in ("at_least", "above")
         and verdict is Verdict.FAIL
         and measurement.n < threshold
+        and not measurement.facts.get("all_failed")
     ):
         # 40 clean jobs out of 40 do not show that 100 in a row would fail: too few were run
+        # (but when every job failed, no number of further jobs makes the streak)
         verdict = Verdict.INCONCLUSIVE
         reason += f"; only {measurement.n} ran, too few to show {threshold:g} in a row"
     if (failure := measurement.facts.get("first_failure")) is not None:
         reason += f"; first failure: {failure}"
-    return result(verdict, reason)
+    return result(verdict, reason + _page_errors_note(gate, measurement))
+
+
+def _page_errors_note(gate: Gate, measurement: Measurement) -> str:
+    """Beside a browser verdict: the console errors the page logged, which never change it."""
+    errors = measurement.facts.get("page_errors")
+    if not isinstance(errors, int) or errors <= 0:
+        return ""
+    top = measurement.facts.get("page_errors_top")
+    most = f"; most frequent: {top}" if top else ""
+    if gate.metric == "browser.page_errors":
+        return most
+    return f"; the page logged {errors} console error(s), a finding about the page, not the measurement{most}"
 
 
 def judge(

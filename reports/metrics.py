@@ -7,6 +7,8 @@ are recorded next to it.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -174,14 +176,53 @@ def _measure_load(gate: Gate, data: RunData) -> Measurement | None:
     return percentile_measurement(gate, spec.unit, latencies, facts, span)
 
 
+def console_table(data: RunData, limit: int = 20) -> pd.DataFrame:
+    """The page's console errors grouped by normalised text, most frequent first (counted before
+    ignored): text, type, count, ignored, repeats, phases. Page text: renderers escape it."""
+    columns = ["text", "type", "count", "ignored", "repeats", "phases"]
+    raw = data.page_errors
+    if isinstance(raw, list):  # runs before grouping: one entry per message, every one counted
+        frame = pd.DataFrame(raw, columns=["repeat", "phase", "type", "text"])
+        if not len(frame):
+            return pd.DataFrame(columns=columns)
+        frame["text"] = frame["text"].astype(str).str.split("\n").str[0].str.slice(0, 300)
+        grouped = frame.groupby(["text", "type"], sort=False)
+        groups = [
+            {"text": text, "type": kind, "count": len(rows), "ignored": False,
+             "repeats": sorted(set(rows["repeat"])), "phases": list(dict.fromkeys(rows["phase"]))}
+            for (text, kind), rows in grouped
+        ]  # fmt: skip
+    else:
+        groups = list((raw or {}).get("groups") or [])
+    table = pd.DataFrame([{key: group.get(key) for key in columns} for group in groups], columns=columns)
+    if not len(table):
+        return table
+    table = table.sort_values(["ignored", "count"], ascending=[True, False], kind="stable")
+    return table.head(limit).reset_index(drop=True)
+
+
+def _top_console(data: RunData, shown: int = 2) -> str | None:
+    """The most frequent counted messages in one line, for a browser gate's reason."""
+    table = console_table(data)
+    counted = table[~table["ignored"].astype(bool)] if len(table) else table
+    if not len(counted):
+        return None
+    return "; ".join(
+        f'{row["count"]}x "{str(row["text"])[:120]}"' for _, row in counted.head(shown).iterrows()
+    )
+
+
 def _browser_facts(interactions: pd.DataFrame, frames: pd.DataFrame) -> dict[str, Fact]:
     rendered = interactions.groupby("repeat")["rendered"].all()
+    ignored = interactions.get("page_errors_ignored")  # absent in runs before ignore_console
     facts: dict[str, Fact] = {
         "repeats": int(rendered.size),
         "rendered": bool(rendered.all()) if rendered.size else False,
         "frames_drawn": len(frames),
         "redraws": int(interactions["redraws"].fillna(0).sum()),
+        # console errors are a finding about the page, shown beside the verdict, never distrust
         "page_errors": int(interactions["page_errors"].fillna(0).sum()),
+        "page_errors_ignored": int(ignored.fillna(0).sum()) if ignored is not None else 0,
     }
     if not facts["rendered"]:
         errors = interactions.loc[~interactions["rendered"].astype(bool), "error"].dropna()
@@ -209,6 +250,10 @@ def _measure_browser(gate: Gate, data: RunData) -> Measurement | None:
         interactions = interactions[interactions["interaction"] == gate.interaction]
         frames = frames[frames["interaction"] == gate.interaction]
     facts = _browser_facts(interactions, frames)
+    if facts["page_errors"] and (top := _top_console(data)):
+        facts["page_errors_top"] = top
+    if gate.metric == "browser.page_errors":
+        return _page_errors(gate, interactions, facts)
     if not facts["rendered"] or not len(frames):
         return Measurement(gate.metric, stat, spec.unit, None, 0, facts=facts)
 
@@ -236,6 +281,22 @@ def _measure_browser(gate: Gate, data: RunData) -> Measurement | None:
             facts,
         )
     return percentile_measurement(gate, spec.unit, durations, facts)
+
+
+def _page_errors(gate: Gate, interactions: pd.DataFrame, facts: dict[str, Fact]) -> Measurement:
+    """Counted page errors, an exact count per repeat (no interval): the run's total or the worst
+    repeat's. Frames do not matter here; a page that never rendered was not driven, so the judge
+    distrusts its count (facts `rendered`)."""
+    spec = METRICS[gate.metric]
+    facts = {key: value for key, value in facts.items() if key not in ("frames_drawn", "redraws")}
+    per_repeat = interactions["page_errors"].fillna(0).groupby(interactions["repeat"]).sum()
+    if not len(per_repeat):
+        facts["empty_reason"] = "no repeat of the browser part was recorded"
+        return Measurement(gate.metric, gate.statistic, spec.unit, None, 0, facts=facts)
+    value = per_repeat.max() if gate.statistic == "max_per_repeat" else per_repeat.sum()
+    return Measurement(
+        gate.metric, gate.statistic, spec.unit, float(value), len(per_repeat), None, None, facts
+    )
 
 
 def running_streak(success: pd.Series) -> list[int]:
@@ -266,7 +327,11 @@ def _measure_pipeline(gate: Gate, data: RunData) -> Measurement | None:
         "failures": len(failures),
         "run_status": data.meta.get("status"),
         "planned_jobs": data.part("pipeline").get("jobs"),
+        "all_failed": n > 0 and len(failures) == n,
     }
+    if "rejected" in jobs:  # runs before the column existed have none
+        facts["rejected_sequences"] = int(jobs["rejected"].fillna(0).sum())
+        facts["jobs_with_rejections"] = int((jobs["rejected"].fillna(0) > 0).sum())
     if len(failures):
         first = failures.iloc[0]
         facts["first_failure"] = (
@@ -401,15 +466,58 @@ def _measure_sources(gate: Gate, data: RunData) -> Measurement | None:
     return Measurement(gate.metric, stat, spec.unit, 1.0 if check.get("ok") else 0.0, 1, None, None, facts)
 
 
+@dataclass(frozen=True)
+class Gap:
+    """One route's stretch between successful answers, as far as the probes saw it.
+
+    A gap open at an edge of the run is censored: the outage began before the first probe or was
+    still on after the last one, so its true length is unknown and `seconds` is only a lower bound.
+    """
+
+    kind: str
+    start: float  # epoch s: the last success before it, or the route's first probe (open_start)
+    end: float  # epoch s: the first success after it, or the route's last probe (open_end)
+    open_start: bool  # failures from the route's first probe: it may have begun before the run
+    open_end: bool  # no success after it: still open when the run ended
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+    @property
+    def censored(self) -> bool:
+        return self.open_start or self.open_end
+
+    @property
+    def why_censored(self) -> str:
+        if self.open_end:
+            never = " (no successful answer at all)" if self.open_start else ""
+            return f"gap still open at the end of the run{never}"
+        return "gap already open when the probe began (failures before the first success)"
+
+
+def probe_gaps(probes: pd.DataFrame) -> list[Gap]:
+    """Every gap between successful answers per route, with the run's edges as censored gaps."""
+    gaps: list[Gap] = []
+    for kind, group in probes.sort_values("t", kind="stable").groupby("kind", sort=True):
+        times = group["t"].to_numpy(dtype=float)
+        ok = group["ok"].to_numpy(dtype=bool)
+        ok_times = times[ok]
+        name = str(kind)
+        if not len(ok_times):
+            gaps.append(Gap(name, times[0], times[-1], open_start=True, open_end=True))
+            continue
+        if not ok[0]:
+            gaps.append(Gap(name, times[0], ok_times[0], open_start=True, open_end=False))
+        gaps += [Gap(name, a, b, False, False) for a, b in itertools.pairwise(ok_times)]
+        if not ok[-1]:
+            gaps.append(Gap(name, ok_times[-1], times[-1], open_start=False, open_end=True))
+    return gaps
+
+
 def longest_gap_s(probes: pd.DataFrame) -> float:
-    """Longest time any probed route went without a successful answer, edges of the run included."""
-    start, end = float(probes["t"].min()), float(probes["t"].max())
-    longest = 0.0
-    for _, group in probes.groupby("kind"):
-        ok_times = np.sort(group.loc[group["ok"].astype(bool), "t"].to_numpy(dtype=float))
-        edges = np.concatenate(([start], ok_times, [end]))
-        longest = max(longest, float(np.diff(edges).max()) if len(edges) > 1 else end - start)
-    return longest
+    """Longest time any probed route went without a successful answer (a lower bound when censored)."""
+    return max((gap.seconds for gap in probe_gaps(probes)), default=0.0)
 
 
 def _measure_probe(gate: Gate, data: RunData) -> Measurement | None:
@@ -423,19 +531,31 @@ def _measure_probe(gate: Gate, data: RunData) -> Measurement | None:
             gate.metric, gate.statistic, spec.unit, None, 0, facts={"empty_reason": "no probes"}
         )
     failed = probes[~probes["ok"].astype(bool)]
+    origin = float(probes["t"].min())
     facts: dict[str, Fact] = {
         "probes": n,
         "failed": len(failed),
-        "span_s": float(probes["t"].max() - probes["t"].min()),
+        "span_s": float(probes["t"].max() - origin),
     }
     if len(failed):
         first = failed.iloc[0]
-        offset = first["t"] - probes["t"].min()
+        offset = first["t"] - origin
         detail = f"status {first['status']} {first['error'] or ''}".strip()
         facts["first_failure"] = f"{first['kind']} at +{offset:.1f} s: {detail}"
     if gate.metric == "probe.failed":
         return Measurement(gate.metric, gate.statistic, spec.unit, float(len(failed)), n, None, None, facts)
-    return Measurement(gate.metric, gate.statistic, spec.unit, longest_gap_s(probes), n, None, None, facts)
+    gaps = probe_gaps(probes)
+    longest = max((gap.seconds for gap in gaps), default=0.0)
+    censored = [gap for gap in gaps if gap.censored]
+    if not censored:
+        return Measurement(gate.metric, gate.statistic, spec.unit, longest, n, None, None, facts)
+    # the longest gap is at least `longest` and, since a censored gap has no known end, at most inf:
+    # the judge reads that interval and a censored lower bound can never pass an upper limit
+    open_gap = max(censored, key=lambda gap: gap.seconds)
+    facts["censored"] = open_gap.why_censored
+    facts["censored_gap_s"] = open_gap.seconds
+    facts["censored_gap"] = f"{open_gap.kind} from +{open_gap.start - origin:.1f} s"
+    return Measurement(gate.metric, gate.statistic, spec.unit, longest, n, (longest, math.inf), None, facts)
 
 
 def _measure_s3(gate: Gate, data: RunData) -> Measurement | None:

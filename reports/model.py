@@ -69,6 +69,39 @@ class CanarySummary:
 
 
 @dataclass(frozen=True)
+class JobsSummary:
+    """The pipeline jobs a run started: the load's budget and tally, and sequences the pipeline rejected."""
+
+    load: Mapping[str, Mapping[str, object]] = field(
+        default_factory=dict
+    )  # side ("" outside canaries) -> tally
+    rejected: list[Mapping[str, object]] = field(default_factory=list)  # {seq, job_id, names: {name: error}}
+
+    def lines(self) -> list[str]:
+        """One sentence per side and per job with rejections (server text: escape it)."""
+        out = []
+        for side, tally in self.load.items():
+            budget = tally.get("budget")
+            limit = "no job budget" if budget is None else f"a budget of {budget}"
+            where = f" ({side})" if side else ""
+            out.append(
+                f"load{where}: {tally.get('posts', 0)} job submission(s) sent, {limit} "
+                f"({tally.get('seed_posts', 0)} seed); of {tally.get('submitted', 0)} the API took: "
+                f"{tally.get('completed', 0)} completed, {tally.get('failed', 0)} failed, "
+                f"{tally.get('running', 0)} still running, {tally.get('unknown', 0)} unknown"
+            )
+        for job in self.rejected:
+            names = job.get("names") or {}
+            assert isinstance(names, Mapping)
+            listed = "; ".join(f"{name}: {error}" for name, error in names.items())
+            out.append(
+                f"pipeline job {job.get('seq')} ({job.get('job_id')}): {len(names)} sequence(s) rejected "
+                f"by the pipeline (absent from the alignment, with an error in seq-info): {listed}"
+            )
+        return out
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything a renderer needs; renderers read only this (one shared model, pytest-benchmark style)."""
 
@@ -83,3 +116,5 @@ class Report:
     baseline_run: str | None = None
     figures: Mapping[str, bytes] = field(default_factory=dict)  # name -> PNG, in display order
     canary: CanarySummary | None = None
+    console: object = None  # pandas DataFrame: reports.metrics.console_table (page text: escape it)
+    jobs: JobsSummary = field(default_factory=JobsSummary)

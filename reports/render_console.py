@@ -31,6 +31,8 @@ def print_verdicts(report: Report, console: Console) -> None:
     console.print(table)
     for note in report.notes:
         console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+    for line in report.jobs.lines():
+        console.print(f"[cyan]jobs:[/] {escape(line)}", highlight=False)
     colour = COLOURS[report.overall]
     console.print(f"overall: [bold {colour}]{report.overall.value}[/] (exit code {report.exit_code})")
     if report.canary is not None:

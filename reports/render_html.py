@@ -22,6 +22,7 @@ from reports.model import GateResult, Report, Verdict
 from reports.plots import part_of
 from reports.render_markdown import (
     CANARY_HEADER,
+    CONSOLE_HEADER,
     ENDPOINT_HEADER,
     EXIT_CODE_MEANINGS,
     MISSING,
@@ -29,6 +30,7 @@ from reports.render_markdown import (
     canary_headline,
     canary_rows,
     consistency_summary,
+    console_rows,
     endpoint_rows,
     format_ci,
     format_count,
@@ -150,6 +152,7 @@ def _sections(report: Report) -> list[dict[str, Any]]:
                 "gates": [(r.name, str(r.verdict)) for r in gates],
                 "endpoints": endpoint_rows(report.endpoints) if part == "load" else None,
                 "errors": _error_rows(report.errors) if part == "load" else [],
+                "console": console_rows(report.console) if part == "browser" else [],
             }
         )
     return sections
@@ -209,6 +212,7 @@ def view_model(report: Report) -> dict[str, Any]:
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "gates": [_gate(result) for result in report.results],
         "notes": list(report.notes),
+        "job_lines": report.jobs.lines(),
         "run_rows": _run_rows(report),
         "host_rows": [(str(k), _fact(v)) for k, v in (report.run.get("host") or {}).items()],
         "part_settings": [
@@ -218,6 +222,7 @@ def view_model(report: Report) -> dict[str, Any]:
         "sections": _sections(report),
         "canary": _canary(report),
         "endpoint_header": ENDPOINT_HEADER,
+        "console_header": CONSOLE_HEADER,
         "exit_codes": [(int(code), code.name, EXIT_CODE_MEANINGS[code]) for code in ExitCode],
     }
 

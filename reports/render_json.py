@@ -35,10 +35,14 @@ def plain(value: Any) -> Any:
 
 def _measurement(measurement: Measurement | None) -> dict[str, Any]:
     if measurement is None:
-        return {"value": None, "ci": None, "n": None, "unit": None, "measurement_window": None, "facts": {}}
+        return {
+            "value": None, "ci": None, "at_least": False, "n": None, "unit": None,
+            "measurement_window": None, "facts": {},
+        }  # fmt: skip
     return {
         "value": measurement.value,
-        "ci": list(measurement.ci) if measurement.ci else None,
+        "ci": list(measurement.ci) if measurement.ci else None,  # censored: [low, null]
+        "at_least": bool(measurement.facts.get("censored")),  # value is a lower bound (a censored gap)
         "n": measurement.n,
         "unit": measurement.unit,
         "measurement_window": list(measurement.window) if measurement.window else None,
@@ -91,7 +95,16 @@ def summary(report: Report) -> dict[str, Any]:
         "baseline_run": report.baseline_run,
         "gates": [gate_summary(result) for result in report.results],
         "canary": _canary(report.canary),
+        "page_console": _console(report.console),
+        "jobs": {"load": dict(report.jobs.load), "rejected": list(report.jobs.rejected)},
     }
+
+
+def _console(console: object) -> list[dict[str, Any]]:
+    """The browser page's console errors grouped by text (`ignored`: an ignore_console pattern matched)."""
+    if console is None or getattr(console, "empty", True):
+        return []
+    return console.to_dict("records")  # type: ignore[attr-defined]
 
 
 def _canary(canary: CanarySummary | None) -> dict[str, Any] | None:

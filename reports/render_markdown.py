@@ -99,6 +99,8 @@ def value_text(result: GateResult) -> str:
     """The statistic and its value, plus the change against the baseline when there is one."""
     m = result.measurement
     shown = format_value(m.value, m.unit) if m else MISSING
+    if m and m.facts.get("censored") and shown != MISSING:
+        shown = f"at least {shown}"  # a censored probe gap: only its lower bound is known
     text = MISSING if shown == MISSING else f"{result.gate.statistic} {shown}"
     if result.relative_change is not None and _finite(result.relative_change[0]):
         change, low, high = (_signed_pct(x) for x in result.relative_change)
@@ -226,6 +228,26 @@ def consistency_summary(job: Mapping[str, Any]) -> str:
     return f"payload {job.get('payload')}: {verdict}{reason} [{names}]"
 
 
+CONSOLE_HEADER = ["Message (normalised)", "Type", "Count", "Counted", "Repeats", "Phases"]
+
+
+def console_rows(console: Any) -> list[list[str]]:
+    """The page's console errors, grouped (reports.metrics.console_table), as text cells."""
+    if console is None or getattr(console, "empty", True):
+        return []
+    return [
+        [
+            str(row["text"]),
+            str(row["type"]),
+            f"{int(row['count']):,}",
+            "no (ignore_console)" if row["ignored"] else "yes",
+            ", ".join(str(r) for r in row["repeats"] or []),
+            ", ".join(str(p) for p in row["phases"] or []),
+        ]
+        for row in console.to_dict("records")
+    ]
+
+
 def render_markdown(report: Report) -> str:
     run = report.run
     overall = Verdict(report.overall)
@@ -248,6 +270,8 @@ def render_markdown(report: Report) -> str:
         lines += ["", f"Compared with baseline run {md(report.baseline_run)}."]
     if report.notes:
         lines += ["", "### Notes", "", *(f"- {md(note)}" for note in report.notes)]
+    if job_lines := report.jobs.lines():
+        lines += ["", "### Jobs", "", *(f"- {md(line)}" for line in job_lines)]
     if report.canary is not None:
         lines += _canary_section(report.canary)
     lines += ["", "### Endpoints (steady window)", ""]
@@ -266,6 +290,9 @@ def render_markdown(report: Report) -> str:
                 for row in errors.to_dict("records")
             ),
         )
+    if console := console_rows(report.console):
+        lines += ["", "### Page console errors (browser)", ""]
+        lines += _table(CONSOLE_HEADER, ([md(cell) for cell in row] for row in console))
     lines += ["", f"Exit code: **{md(exit_code_text(report.exit_code))}**", ""]
     return "\n".join(lines)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,8 +10,8 @@ from harness.config import Scenarios
 from harness.runstore import Run, open_run
 from reports import judge as judging
 from reports.canary import canary_sides, comparison_table, expand_sides, latency_shift
-from reports.metrics import endpoint_table, error_table, measure, own_baseline
-from reports.model import CanarySummary, Report
+from reports.metrics import console_table, endpoint_table, error_table, measure, own_baseline
+from reports.model import CanarySummary, JobsSummary, Report
 from reports.rundata import RunData, load_run_data
 
 
@@ -32,6 +33,23 @@ def run_notes(data: RunData) -> list[str]:
             f"{len(data.unreadable)} sample chunk(s) could not be read (torn by a crash) and were skipped"
         )
     return notes
+
+
+MAX_REJECTED_JOBS = 50  # jobs listed by name in the report; the JSON keeps the same list
+
+
+def jobs_summary(data: RunData) -> JobsSummary:
+    """The load's job tally (run.json) and, per pipeline job, the sequences the pipeline rejected."""
+    rejected = []
+    jobs = data.jobs
+    if jobs is not None and "rejected_names" in jobs:
+        for row in (
+            jobs[jobs["rejected"].fillna(0) > 0].sort_values("seq").head(MAX_REJECTED_JOBS).itertuples()
+        ):
+            rejected.append(
+                {"seq": int(row.seq), "job_id": row.job_id, "names": json.loads(row.rejected_names)}
+            )
+    return JobsSummary(load=data.part("load").get("jobs") or {}, rejected=rejected)
 
 
 def build_report(
@@ -77,6 +95,8 @@ def build_report(
         baseline_run=baseline.id if baseline else None,
         figures=figures_for(data) if figures else {},
         canary=canary,
+        console=console_table(data),
+        jobs=jobs_summary(data),
     )
 
 

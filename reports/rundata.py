@@ -39,6 +39,7 @@ class RunData:
     load_events: dict[str, Any] | None = None
     frames: pd.DataFrame | None = None
     interactions: pd.DataFrame | None = None
+    page_errors: Any = None  # browser/page_errors.json: a dict (groups, per repeat); a list before
     jobs: pd.DataFrame | None = None
     probes: pd.DataFrame | None = None
     evidence: dict[str, Any] = field(default_factory=dict)  # sources/: frames and json by file stem
@@ -127,6 +128,7 @@ def load_run_data(run: Run) -> RunData:
     if browser_dir.is_dir():
         data.frames = read_parquet_parts(browser_dir / "frames.parquet", data.unreadable)
         data.interactions = read_parquet_parts(browser_dir / "interactions.parquet", data.unreadable)
+        data.page_errors = _json(browser_dir / "page_errors.json")
     sources_dir = run.path / "sources"
     if sources_dir.is_dir():
         for name in ("cost", "cloudwatch", "e2e"):

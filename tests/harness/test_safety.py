@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import subprocess
 import sys
 import threading
@@ -49,11 +50,31 @@ def html_url() -> Iterator[str]:
 
 
 def _config(tmp_path: Path, name: str, url: str) -> Path:
+    """A remote target with real payload files (without them the command stops earlier, with exit 2)."""
     path = tmp_path / "scenarios.yaml"
     gates = {"errors": {"metric": "load.error_rate", "at_most": "1%"}}
     targets = {name: {"kind": "remote", "api_url": url}}
-    path.write_text(yaml.safe_dump({"default_target": name, "targets": targets, "gates": {"phase-2": gates}}))
+    payload = tmp_path / "payload.json"
+    payload.write_text(json.dumps([PAYLOAD_ENTRY]))
+    workloads = {
+        "load": {"payload": {"file": str(payload)}},
+        "pipeline": {"payloads": [{"file": str(payload)}]},
+    }
+    config = {"default_target": name, "targets": targets, "workloads": workloads, "gates": {"phase-2": gates}}
+    path.write_text(yaml.safe_dump(config))
     return path
+
+
+PAYLOAD_ENTRY = {
+    "unique_entry_id": "a",
+    "base_seq_name": "a",
+    "seq_id": "IV",
+    "seq_strand": "+",
+    "exon_seq_regions": [{"start": 1, "end": 30}],
+    "cds_seq_regions": [{"start": 1, "end": 30}],
+    "fasta_file_url": "https://example.org/genome.fa.gz",
+    "variant_ids": [],
+}
 
 
 def test_origins_compare_scheme_host_and_port() -> None:

@@ -124,7 +124,8 @@ def test_plain_locustfile_runs_on_its_own(local_stack, tmp_path) -> None:
 
 
 def test_an_overrunning_locust_is_stopped_and_keeps_what_it_measured(pavi, tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(runner, "OVERRUN_GRACE_S", -16.0)  # 20 s planned, so stopped after ~4 s
+    # 20 s planned, so stopped after ~8 s: time for Locust to start and record on a busy machine
+    monkeypatch.setattr(runner, "OVERRUN_GRACE_S", -12.0)
     run = create_run("pytest", None, root=tmp_path)
     outcome = run_load(
         run, pavi.url, WORKLOAD, users=5, spawn_rate=5, duration_s=20, seed_jobs=0, show_progress=False
@@ -132,7 +133,7 @@ def test_an_overrunning_locust_is_stopped_and_keeps_what_it_measured(pavi, tmp_p
     assert outcome.exit_code is None
     part = json.loads((run.path / "run.json").read_text())["parts"]["load"]
     assert part["status"] == "killed"
-    assert part["ended"] - part["started"] < 15
+    assert part["ended"] - part["started"] < 19  # well before the 20 s planned (+ the real 60 s grace)
     leftovers = [
         child for child in psutil.Process().children(recursive=True) if "locust" in " ".join(child.cmdline())
     ]

@@ -11,14 +11,13 @@ from harness.config import PayloadSpec
 from harness.errors import ConfigError
 from local_pavi.alignment import format_clustal
 from local_pavi.payload import generate_payload
+from pavi_contract.payload import requested_names as expected_names
 from pipeline_bench.checks import (
     NOT_CHECKED,
     check_expected_alignment,
     check_results_absent,
-    check_rows,
-    check_seq_info,
-    expected_names,
     failure_reason,
+    rejected_sequences,
     run_checks,
 )
 from pipeline_bench.driver_api import PollSchedule
@@ -31,6 +30,15 @@ FASTA = f"{API}/genome/genome.fa"
 
 def _payload(entries: int = 3, seed: int = 0) -> list[dict]:
     return generate_payload(entries, fasta_file_url=FASTA, seed=seed)
+
+
+def _generate(entries: int, seed: int) -> list[dict]:
+    return _payload(entries, seed)
+
+
+REJECTED = (
+    "Reference start codon is different from alternative start codon. Alternative coding sequence rejected."
+)
 
 
 def _alignment(names: list[str]) -> str:
@@ -66,21 +74,66 @@ def test_a_correct_job_passes_every_check() -> None:
     assert failure_reason(checks) is None
 
 
+def _rows_and_info(outcome: JobOutcome, body: list[dict]) -> dict[str, str]:
+    checks = run_checks(outcome, JobPayload(body, "x", "completed"))
+    return {c.name: ("ok " if c.passed else "FAIL ") + c.detail for c in checks}
+
+
 def test_a_lost_or_extra_row_fails_with_the_names() -> None:
     body = _payload()
     names = expected_names(body)
-    lost = check_rows({name: "M" for name in names[:-1]}, body)
-    assert not lost.passed and names[-1] in lost.detail and "2 rows for 3 requested" in lost.detail
-    extra = check_rows({**{name: "M" for name in names}, "stray": "M"}, body)
-    assert not extra.passed and "unexpected stray" in extra.detail
+    lost = _completed(names[:-1])
+    checks = _rows_and_info(lost, body)
+    assert checks["alignment_rows"].startswith("FAIL 2 rows for 3 requested")
+    assert names[-1] in checks["alignment_rows"]
+    extra = _completed([*names, "stray"])
+    checks = _rows_and_info(extra, body)
+    assert checks["alignment_rows"].startswith("FAIL") and "unexpected stray" in checks["alignment_rows"]
 
 
-def test_seq_info_must_name_exactly_the_aligned_sequences() -> None:
-    outcome = _completed(["a", "b"])
-    assert check_seq_info(outcome, {"a": "M", "b": "M"}).passed
-    outcome.seq_info = {"a": {}}
-    check = check_seq_info(outcome, {"a": "M", "b": "M"})
-    assert not check.passed and "no info for b" in check.detail
+def test_seq_info_must_name_exactly_the_aligned_and_rejected_sequences() -> None:
+    body = _payload(2)
+    names = expected_names(body)
+    outcome = _completed(names)
+    assert _rows_and_info(outcome, body)["seq_info_names"].startswith("ok")
+    outcome.seq_info = {names[0]: {}}
+    assert f"FAIL no info for {names[1]}" == _rows_and_info(outcome, body)["seq_info_names"]
+    outcome.seq_info = {**{name: {} for name in names}, "ghost": {}}
+    assert "neither aligned nor rejected ghost" in _rows_and_info(outcome, body)["seq_info_names"]
+
+
+def _variant_body() -> list[dict]:
+    body = _payload(2)
+    body[1] |= {"variant_ids": ["1:g.100A>T"], "alt_seq_name_suffix": "_tm1"}
+    return body
+
+
+def test_an_alternative_rejected_with_an_error_is_a_success_and_is_named() -> None:
+    """Upstream leaves out an alt whose variant changes the start codon and completes the job."""
+    body = _variant_body()
+    names = expected_names(body)
+    alt = names[-1]
+    assert alt.endswith("_tm1")
+    outcome = _completed(names[:-1])
+    outcome.seq_info = {name: {} for name in names[:-1]} | {alt: {"error": REJECTED}}
+    checks = run_checks(outcome, JobPayload(body, "x", "completed"))
+    assert all(c.passed for c in checks), checks
+    assert alt in {c.name: c.detail for c in checks}["alignment_rows"]
+    assert rejected_sequences(outcome, JobPayload(body, "x", "completed")) == {alt: REJECTED}
+
+
+def test_a_sequence_absent_without_an_error_or_an_error_on_an_aligned_row_is_not_a_rejection() -> None:
+    body = _variant_body()
+    names = expected_names(body)
+    silent = _completed(names[:-1])
+    silent.seq_info = {name: {} for name in names}  # info for the alt, but no error: lost, not rejected
+    checks = _rows_and_info(silent, body)
+    assert "missing without an error in seq-info" in checks["alignment_rows"]
+    assert "neither aligned nor rejected" in checks["seq_info_names"]
+    aligned_with_error = _completed(names)
+    aligned_with_error.seq_info = {name: {} for name in names} | {names[-1]: {"error": REJECTED}}
+    assert all(v.startswith("ok") for v in _rows_and_info(aligned_with_error, body).values())
+    assert rejected_sequences(aligned_with_error, JobPayload(body, "x", "completed")) == {}
 
 
 def test_unparsable_alignment_fails_and_dependent_checks_say_not_checked() -> None:
@@ -146,7 +199,7 @@ def test_poll_schedule_starts_short_and_stays_capped_while_the_job_is_young() ->
 
 
 def test_generated_payloads_differ_by_job_and_repeat_for_the_same_seq() -> None:
-    plan = PayloadPlan([PayloadSpec(entries=3), PayloadSpec(entries=5)], API)
+    plan = PayloadPlan([PayloadSpec(entries=3), PayloadSpec(entries=5)], API, _generate)
     first, second, third = (plan.for_job(seq) for seq in (1, 2, 3))
     assert (first.source, second.source, third.source) == ("generated:3", "generated:5", "generated:3")
     assert len(first.body) == 3 and len(second.body) == 5
@@ -196,7 +249,7 @@ def test_missing_files_and_impossible_specs_are_config_errors(tmp_path: Path) ->
     with pytest.raises(ConfigError, match=r"nowhere\.json"):
         PayloadPlan([PayloadSpec(file=tmp_path / "nowhere.json")], API)
     with pytest.raises(ConfigError, match="needs a payload file"):
-        PayloadPlan([PayloadSpec(entries=3, expected_alignment=tmp_path / "x.aln")], API)
+        PayloadPlan([PayloadSpec(entries=3, expected_alignment=tmp_path / "x.aln")], API, _generate)
     file = tmp_path / "p.json"
     file.write_text(json.dumps(_payload(2)))
     with pytest.raises(ConfigError, match=r"missing\.aln"):
