@@ -104,7 +104,7 @@ def _completed_job(client: httpx.Client, api_url: str, payload: list[dict] | Non
         try:
             payload = generated_payload(api_url, 2, seed=1)
         except ConfigError as error:
-            fix = "give --uuid (job_uuid=) of a completed job there, or payload= in PAVI's schema"
+            fix = "give --uuid of a completed job there (the probe reads its results)"
             raise ConfigError(error.problem, fix) from None
     fix = "pass job_uuid= of a completed job, or check the API URL"
     try:

@@ -240,12 +240,7 @@ class Normalise(_Model):
     @field_validator("alignment_ignore_lines")
     @classmethod
     def _regexes(cls, value: list[str]) -> list[str]:
-        for pattern in value:
-            try:
-                re.compile(pattern)
-            except re.error as error:
-                raise ValueError(f"{pattern!r} is not a regular expression: {error}") from None
-        return value
+        return _regex_list(value)
 
 
 class Route53Spec(_Model):

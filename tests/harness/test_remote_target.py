@@ -145,7 +145,7 @@ def test_max_jobs_bounds_every_submit_of_a_load_with_workers(tmp_path: Path) -> 
         )  # fmt: skip
         submits = pavi.submits
         polls = sum(n for route, n in pavi.requests.items() if route.startswith("GET /api/pipeline-job/"))
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode in (0, 1, 3), result.stdout + result.stderr  # verdicts are not tested here
     assert submits == 6, f"{submits} jobs submitted with max_jobs 6"
     assert polls > 6  # users went on polling and reading once the budget was spent
     assert "job budget: 6" in result.stdout
@@ -214,7 +214,8 @@ def test_a_canary_load_keeps_to_max_jobs_on_each_side(tmp_path: Path) -> None:
             "--max-jobs", "4", env=_env(tmp_path), timeout=240,
         )  # fmt: skip
         submits = {"blue": blue.submits, "green": green.submits}
-    assert result.returncode in (0, 1), result.stdout + result.stderr  # the verdict is not what is tested
+    # the verdict is not what is tested (30 fast users can saturate one Locust process: INVALID, exit 3)
+    assert result.returncode in (0, 1, 3), result.stdout + result.stderr
     assert submits == {"blue": 1 + 4, "green": 1 + 4}, submits  # one consistency job + the load's budget
     assert "job budget: 4 job(s) per side (blue, green)" in result.stdout
     (run,) = (tmp_path / "runs").iterdir()
