@@ -656,7 +656,12 @@ def _side_target(scenarios: Scenarios, option: str, name: str) -> tuple[str, Tar
         return name, scenarios.targets[name]
     state = stack.read_state(name)
     if state is not None and stack.healthy(state.url):
-        return name, Target(kind="local", port=state.port, backend=state.backend)  # type: ignore[arg-type]
+        return name, Target(
+            kind="local",
+            port=state.port,
+            backend=state.backend,
+            threading=state.threading,  # type: ignore[arg-type]
+        )
     raise ConfigError(
         f"{option} {name!r} is neither a target in scenarios.yaml nor a running local stack",
         f"use one of: {', '.join(scenarios.targets)}; or `pavi-validate stack up --name {name} --port N`",
