@@ -109,7 +109,11 @@ def load_facts(data: RunData, window: Window) -> dict[str, Fact]:
     }
     if data.host is not None and len(data.host):
         host = in_window(data.host, "time", window)
-        generator = host[host["process"].str.startswith("locust")]
+        # a CPU sample is the share over the interval ending at its time: keep only intervals that
+        # began inside the window (the first one also holds Locust's start-up imports, ~100% of a core)
+        everything = data.host[data.host["process"].str.startswith("locust")].sort_values("time")
+        began = everything.groupby("process")["time"].shift()
+        generator = everything[(began >= window.start) & (everything["time"] <= window.end)]
         if len(generator):
             facts["generator_cpu_max"] = float(generator["cpu"].max())
             facts["generator_cpu_mean"] = float(generator.groupby("process")["cpu"].mean().max())
