@@ -18,7 +18,6 @@ sent, since generated payloads name the stand-in's genome.
 
 from __future__ import annotations
 
-import ipaddress
 import itertools
 import logging
 import random
@@ -211,14 +210,10 @@ def _short(answer: Any) -> str:
 # --- payloads, seed jobs and the job budget when run as a plain locustfile ----------------------------
 
 
-def is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def _on_this_machine(url: str) -> bool:
+    from pavi_contract.admin import is_loopback
+
+    return is_loopback(urlsplit(url).hostname)
 
 
 def _generated_payloads(host: str) -> list[list[dict[str, Any]]]:
@@ -226,7 +221,7 @@ def _generated_payloads(host: str) -> list[list[dict[str, Any]]]:
     from harness.errors import ConfigError
     from pavi_contract.admin import NO_GENERATED, generated_payload
 
-    if not is_loopback(host):
+    if not _on_this_machine(host):
         raise ConfigError(
             f"{host} is not on this machine and no payload file is set: generated payloads name the local "
             "stand-in's genome, which a deployed PAVI does not have",
@@ -241,7 +236,7 @@ def _plain_budget(host: str) -> int | None:
 
     if SETTINGS.max_jobs is not None:
         return SETTINGS.max_jobs
-    return None if is_loopback(host) else REMOTE_MAX_JOBS
+    return None if _on_this_machine(host) else REMOTE_MAX_JOBS
 
 
 @events.init.add_listener
@@ -278,7 +273,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     runner = environment.runner
     _open_ledger(environment)
     if isinstance(runner, WorkerRunner):
-        if not PAYLOADS and environment.host and is_loopback(str(environment.host)):
+        if not PAYLOADS and environment.host and _on_this_machine(str(environment.host)):
             PAYLOADS.extend(_generated_payloads(str(environment.host)))
         return
     if isinstance(runner, MasterRunner):

@@ -48,7 +48,8 @@ class LoadSettings(BaseModel):
     payload_entries: int = Field(10, ge=1, le=600)
     seed_uuids: list[str] = Field(default_factory=list)
     seed_jobs: int = Field(3, ge=0, le=50)
-    # jobs the users may submit (per side), seed jobs already taken off; None: unbounded (see budget.py)
+    # jobs per side (None: unbounded; see budget.py): from the runner, what the users may still submit
+    # after its seed jobs; in a plain locustfile run, scenarios.yaml's max_jobs, seed jobs included
     max_jobs: int | None = Field(None, ge=0)
     run_dir: str | None = None
     # canary runs: side name -> API base URL; each user alternates between the sides task by task

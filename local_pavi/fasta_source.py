@@ -8,34 +8,21 @@ other URL, and for one that answers anything but 200 or cannot be fetched.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import httpx
 
 from local_pavi.genome import parse_fasta
+from pavi_contract.admin import is_loopback
 
 OFFLINE = "offline: the stand-in fetches genome FASTA only from this machine"
-LOOPBACK_NAMES = frozenset({"localhost"})
 FETCH_TIMEOUT_S = 60.0
 MAX_FASTA_BYTES = 1 << 30  # far above any test genome; a runaway answer must not fill memory
 
 
 class FastaUnavailable(Exception):
     """The genome at a `fasta_file_url` cannot be had; the message goes into the job's log."""
-
-
-def is_loopback(host: str | None) -> bool:
-    """`localhost` or a loopback address (127.0.0.0/8, ::1); any other name may resolve elsewhere."""
-    if not host:
-        return False
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class GenomeSources:

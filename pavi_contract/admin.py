@@ -8,6 +8,7 @@ out of every measuring package.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import httpx
@@ -19,6 +20,19 @@ NO_GENERATED = (
     "give a payload file in PAVI's schema (payload: {file: my-payload.json}); "
     "docs/CONFIG.md says how to make one for a real genome"
 )
+
+
+def is_loopback(host: str | None) -> bool:
+    """`localhost` or a loopback address (127.0.0.0/8, ::1): only such hosts may serve generated payloads
+    or a stand-in's genome; any other name may resolve elsewhere."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def generated_payload(
