@@ -8,7 +8,7 @@ difference and the Mann-Whitney shift. Numbers only; the judge decides.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,8 @@ import pandas as pd
 
 from harness.config import Gate
 from harness.registry import METRICS
-from reports.metrics import Window, failed_mask, in_window, load_facts, load_window
+from reports.batching import Interval, paired_difference, per_batch, quantile_scores
+from reports.metrics import Window, confidence_of, dependent, failed_mask, in_window, load_facts, load_window
 from reports.model import Fact, Measurement
 from reports.rundata import RunData
 from reports.stats import (
@@ -103,14 +104,31 @@ def measure_canary(gate: Gate, data: RunData) -> Measurement | None:
         facts["empty_reason"] = f"no requests to side {missing} in the window"
         return Measurement(gate.metric, stat, spec.unit, None, 0, None, span, facts)
 
+    confidence = confidence_of(data, "load")
+    if confidence != 0.95:
+        facts["confidence"] = confidence
+    t_new, t_old = new["start"].to_numpy(dtype=float), old["start"].to_numpy(dtype=float)
     if gate.metric == "canary.error_rate_diff":
-        fails_new, fails_old = int(failed_mask(new).sum()), int(failed_mask(old).sum())
+        flags_new, flags_old = failed_mask(new).to_numpy(dtype=float), failed_mask(old).to_numpy(dtype=float)
+        fails_new, fails_old = int(flags_new.sum()), int(flags_old.sum())
         rate_new, rate_old = fails_new / len(new), fails_old / len(old)
-        ci = difference_ci(rate_new, wilson_ci(fails_new, len(new)), rate_old, wilson_ci(fails_old, len(old)))
+        iid = difference_ci(
+            rate_new,
+            wilson_ci(fails_new, len(new), confidence),
+            rate_old,
+            wilson_ci(fails_old, len(old), confidence),
+        )
         facts.update(
             {f"error_rate_{sides.new}": rate_new, f"error_rate_{sides.old}": rate_old, "failures": fails_new}
         )
-        return Measurement(gate.metric, stat, spec.unit, rate_new - rate_old, n, ci, span, facts)
+        # time batches hold both sides (users alternate), so a batch's difference is paired
+        interval = paired_difference(
+            (t_new, flags_new), (t_old, flags_old), rate_new - rate_old, span, confidence, iid
+        )
+        return dependent(
+            gate, spec.unit, rate_new - rate_old, n, interval, iid, facts, span,
+            lambda got: _paired_batches(got, (t_new, flags_new), (t_old, flags_old), np.mean),
+        )  # fmt: skip
 
     latency_new = new["latency_ms"].to_numpy(dtype=float)
     latency_old = old["latency_ms"].to_numpy(dtype=float)
@@ -123,8 +141,31 @@ def measure_canary(gate: Gate, data: RunData) -> Measurement | None:
     value_new, value_old = percentile(latency_new, q), percentile(latency_old, q)
     facts.update({f"{stat}_{sides.new}_ms": value_new, f"{stat}_{sides.old}_ms": value_old})
     facts["min_samples"] = min_samples_for_percentile(q)
-    ci = difference_ci(value_new, percentile_ci(latency_new, q), value_old, percentile_ci(latency_old, q))
-    return Measurement(gate.metric, stat, spec.unit, value_new - value_old, n, ci, span, facts)
+    ci_new, ci_old = percentile_ci(latency_new, q, confidence), percentile_ci(latency_old, q, confidence)
+    iid = difference_ci(value_new, ci_new, value_old, ci_old)
+    if iid is None:
+        return Measurement(gate.metric, stat, spec.unit, value_new - value_old, n, None, span, facts)
+    (_, scores_new), (_, scores_old) = quantile_scores(latency_new, q), quantile_scores(latency_old, q)
+    interval = paired_difference(
+        (t_new, scores_new), (t_old, scores_old), value_new - value_old, span, confidence, iid
+    )
+    return dependent(
+        gate, spec.unit, value_new - value_old, n, interval, iid, facts, span,
+        lambda got: _paired_batches(
+            got, (t_new, latency_new), (t_old, latency_old), lambda chunk: percentile(chunk, q)
+        ),
+    )  # fmt: skip
+
+
+def _paired_batches(
+    interval: Interval,
+    new: tuple[np.ndarray, np.ndarray],
+    old: tuple[np.ndarray, np.ndarray],
+    statistic: Callable[[np.ndarray], float],
+) -> np.ndarray:
+    """Per batch: the statistic on the new side minus on the old side (the plotted points)."""
+    assert interval.batching is not None
+    return per_batch(*new, interval.batching, statistic) - per_batch(*old, interval.batching, statistic)
 
 
 def _consistency(gate: Gate, data: RunData) -> Measurement | None:

@@ -33,7 +33,8 @@ def _untrusted(measurement: Measurement, rules: TrustRules) -> str | None:
     facts = measurement.facts
     if measurement.n == 0 or measurement.value is None:
         return str(facts.get("empty_reason") or "no samples in the window")
-    if (missing := facts.get("min_samples")) is not None and measurement.ci is None:
+    missing = facts.get("min_samples")
+    if isinstance(missing, int) and measurement.ci is None and measurement.n < missing:
         return f"too few samples for {measurement.stat}: n={measurement.n}, needs at least {missing}"
     cpu = facts.get("generator_cpu_max")
     if isinstance(cpu, int | float) and cpu > rules.generator_cpu_max:
@@ -147,9 +148,19 @@ def judge_gate(
     if censored:
         shown += f" (n={measurement.n})"
     elif measurement.ci is not None:
-        shown += f" (95% CI {_fmt(low, unit)} to {_fmt(high, unit)}, n={measurement.n})"
+        confidence = measurement.facts.get("confidence")
+        level = confidence * 100 if isinstance(confidence, float) else 95
+        shown += f" ({level:.4g}% CI {_fmt(low, unit)} to {_fmt(high, unit)}, n={measurement.n}"
+        shown += f", effective n={measurement.n_eff:.0f})" if measurement.n_eff is not None else ")"
     else:
         shown += f" (n={measurement.n})"
+    no_interval = measurement.facts.get("no_interval_reason")
+    if no_interval and measurement.ci is None:
+        # dependent samples with too few effective batches: no verdict on a point estimate
+        return result(
+            Verdict.INCONCLUSIVE,
+            f"{shown}; no trustworthy interval: {no_interval}" + _drift_note(measurement),
+        )
 
     if kind in ("within_pct_of_baseline", "reduced_by_pct_vs_baseline"):
         if baseline is None or baseline.value is None or baseline.n == 0:
@@ -181,6 +192,9 @@ def judge_gate(
             reason += f" ({where})"
     elif verdict is Verdict.INCONCLUSIVE:
         reason += "; the interval straddles the threshold: measure longer or with more load"
+    reason += _drift_note(measurement)
+    if isinstance(dependence := measurement.facts.get("dependence"), str):
+        reason += f"; dependence {dependence}"
     if (
         unit == "count"
         and kind in ("at_least", "above")
@@ -195,6 +209,20 @@ def judge_gate(
     if (failure := measurement.facts.get("first_failure")) is not None:
         reason += f"; first failure: {failure}"
     return result(verdict, reason + _page_errors_note(gate, measurement))
+
+
+DRIFT_P = 0.01  # a trend in the batch values this unlikely under stationarity is reported
+
+
+def _drift_note(measurement: Measurement) -> str:
+    """The interval assumes the window is steady; a clear trend in its batches says it was not."""
+    trend = measurement.facts.get("trend_p")
+    if not isinstance(trend, float) or trend >= DRIFT_P:
+        return ""
+    return (
+        f"; the batch values trend over the window (p={trend:.1g}): the target was not steady, "
+        "so the interval describes a moving value"
+    )
 
 
 def _page_errors_note(gate: Gate, measurement: Measurement) -> str:
@@ -257,3 +285,19 @@ def decision(results: Iterable[GateResult]) -> str:
     """
     verdict = overall(results)
     return {Verdict.PASS: "GO", Verdict.FAIL: "NO-GO"}.get(verdict, "INCONCLUSIVE")
+
+
+def stop_reason(results: Iterable[GateResult]) -> str | None:
+    """At a look of a run that lasts until decided: why it may stop now, or None to go on.
+
+    The verdict is known once any gate fails (the run's verdict is FAIL whatever the rest do; a canary
+    side with errors stops getting traffic, k6's abortOnFail) or once every judged gate passed.
+    INVALID, INCONCLUSIVE and PENDING gates keep the run going until its maximum duration.
+    """
+    judged = [result for result in results if result.verdict is not Verdict.SKIPPED]
+    failed = [result for result in judged if result.verdict is Verdict.FAIL]
+    if failed:
+        return f"gate {failed[0].name} failed: {failed[0].reason}"
+    if judged and all(result.verdict is Verdict.PASS for result in judged):
+        return f"all {len(judged)} judged gate(s) passed"
+    return None

@@ -17,9 +17,20 @@ import pandas as pd
 
 from harness.config import Gate
 from harness.registry import METRICS
-from reports.model import Fact, Measurement
+from reports.batching import (
+    Interval,
+    grouped_interval,
+    mean_interval,
+    per_batch,
+    quantile_interval,
+    quantiles_at,
+    rate_interval,
+    trend_p,
+)
+from reports.model import BatchSeries, Fact, Measurement
 from reports.rundata import RunData
 from reports.stats import (
+    CONFIDENCE,
     mean_ci,
     min_samples_for_percentile,
     percentile,
@@ -28,6 +39,7 @@ from reports.stats import (
     wilson_ci,
 )
 
+PIPELINE_BATCHED_FROM = 24  # jobs: two of the batching's minimum 12 batches
 LONG_FRAME_MS = 25.0  # headless Chromium paces frames at 16.7 ms; one missed vsync is jitter, two is not
 
 
@@ -47,26 +59,90 @@ class Window:
         return 1.0 if planned <= 0 else min(1.0, self.seconds / planned)
 
 
+def confidence_of(data: RunData, part: str) -> float:
+    """The confidence a part's intervals use: 95%, or less error per look for --until-decided."""
+    value = data.part(part).get("confidence")
+    return float(value) if isinstance(value, int | float) else CONFIDENCE
+
+
+def dependent(
+    gate: Gate,
+    unit: str,
+    value: float,
+    n: int,
+    interval: Interval,
+    iid: tuple[float, float] | None,
+    facts: dict[str, Fact],
+    window: tuple[float, float] | None,
+    batch_values: Callable[[Interval], np.ndarray] | None = None,
+    axis: str = "s",
+) -> Measurement:
+    """A Measurement from a dependence-aware interval, noting the batching and the independent one.
+
+    No interval (too few batches, samples alike for too long): ci None with the reason, which the
+    judge turns into INCONCLUSIVE, never a verdict on the point estimate.
+    """
+    if iid is not None:
+        facts["iid_ci_low"], facts["iid_ci_high"] = iid
+    batching = interval.batching
+    if interval.ci is None or batching is None:
+        facts["no_interval_reason"] = interval.reason or "no interval"
+        return Measurement(gate.metric, gate.statistic, unit, value, n, None, window, facts)
+    facts.update(batches=batching.count, batch_length=batching.length, batch_lag1=round(batching.lag1, 4))
+    if (trend := trend_p(batching)) is not None:
+        facts["trend_p"] = trend
+    series = None
+    if batch_values is not None:
+        values = batch_values(interval)
+        origin = window[0] if window and axis == "s" else 0.0
+        starts = batching.edges()[:-1] - origin
+        points = tuple(None if math.isnan(point) else point for point in values.tolist())
+        series = BatchSeries(tuple(starts.tolist()), points, batching.length, axis)
+    return Measurement(
+        gate.metric, gate.statistic, unit, value, n, interval.ci, window, facts, "", interval.n_eff(n), series
+    )
+
+
 def percentile_measurement(
     gate: Gate,
     unit: str,
     values: np.ndarray,
     facts: dict[str, Fact],
     window: tuple[float, float] | None = None,
+    *,
+    times: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
+    confidence: float = CONFIDENCE,
+    unit_step: float = 0.1,
+    axis: str = "s",
+    batch_window: tuple[float, float] | None = None,
 ) -> Measurement:
-    """A `pNN` statistic with its order-statistic interval; notes the sample size the interval needs."""
+    """A `pNN` statistic: dependence-aware when the samples' `times` (or independent `groups`) are
+    known, else the order-statistic interval; notes the sample size the interval needs."""
     q = int(gate.statistic.removeprefix("p")) / 100
     facts["min_samples"] = min_samples_for_percentile(q)
-    return Measurement(
-        gate.metric,
-        gate.statistic,
-        unit,
-        percentile(values, q),
-        len(values),
-        percentile_ci(values, q),
-        window,
-        facts,
-    )
+    value = percentile(values, q)
+    iid = percentile_ci(values, q, confidence)
+    n = len(values)
+    if iid is None or (times is None and groups is None):
+        return Measurement(gate.metric, gate.statistic, unit, value, n, iid, window, facts)
+    if groups is not None:
+        spread = grouped_interval(groups, (values <= value).astype(float), q, confidence)
+        if isinstance(spread, str):  # a smoke run of one or two pages: say the interval is optimistic
+            facts["dependence"] = f"not checked: {spread}; this interval treats frames as independent"
+            return Measurement(gate.metric, gate.statistic, unit, value, n, iid, window, facts)
+        low, high = quantiles_at(values, q, (spread[1] - spread[0]) / 2)
+        facts["iid_ci_low"], facts["iid_ci_high"] = iid
+        ci = (min(low, iid[0]), max(high, iid[1]))
+        return Measurement(gate.metric, gate.statistic, unit, value, n, ci, window, facts)
+    assert times is not None
+    span = batch_window or window or (float(times.min()), float(times.max()))
+    interval = quantile_interval(times, values, q, span, confidence, iid, unit_step)
+    return dependent(
+        gate, unit, value, n, interval, iid, facts, window,
+        lambda got: per_batch(times, values, got.batching, lambda chunk: percentile(chunk, q)),  # type: ignore[arg-type]
+        axis,
+    )  # fmt: skip
 
 
 def load_window(data: RunData, which: str) -> Window | str:
@@ -87,6 +163,10 @@ def load_window(data: RunData, which: str) -> Window | str:
     if end is None:
         end = float(requests["start"].max()) if requests is not None and len(requests) else start
     planned_end = start + float(part.get("duration_s", end - start))
+    if part.get("until_decided"):
+        # a run that lasts until decided is judged up to its look, at the look and in the report alike
+        # (not the seconds Locust took to stop after it)
+        end = min(end, planned_end)
     if which == "steady":
         spawned = events.get("spawning_complete")
         if spawned is None:
@@ -163,21 +243,40 @@ def _measure_load(gate: Gate, data: RunData) -> Measurement | None:
         )
         return Measurement(gate.metric, stat, spec.unit, None, 0, None, span, facts)
 
+    confidence = confidence_of(data, "load")
+    if confidence != CONFIDENCE:
+        facts["confidence"] = confidence
+    times = rows["start"].to_numpy(dtype=float)
     if gate.metric == "load.error_rate":
-        failures = int(failed_mask(rows).sum())
+        flags = failed_mask(rows).to_numpy(dtype=float)
+        failures = int(flags.sum())
         facts["failures"] = failures
-        return Measurement(gate.metric, stat, spec.unit, failures / n, n, wilson_ci(failures, n), span, facts)
+        iid = wilson_ci(failures, n, confidence)
+        interval = mean_interval(times, flags, span, confidence, iid, bounds=(0.0, 1.0))
+        return dependent(
+            gate, spec.unit, failures / n, n, interval, iid, facts, span,
+            lambda got: per_batch(times, flags, got.batching, np.mean),  # type: ignore[arg-type]
+        )  # fmt: skip
     if gate.metric == "load.throughput_rps":
         seconds = window.seconds or 1.0
-        return Measurement(gate.metric, stat, spec.unit, n / seconds, n, None, span, facts)
+        interval = rate_interval(times, span, confidence)
+
+        def rates(got: Interval) -> np.ndarray:
+            assert got.batching is not None
+            return per_batch(times, times, got.batching, len) / got.batching.length
+
+        return dependent(gate, spec.unit, n / seconds, n, interval, None, facts, span, rates)
     latencies = rows["latency_ms"].to_numpy(dtype=float)
     if stat == "mean":
-        return Measurement(
-            gate.metric, stat, spec.unit, float(latencies.mean()), n, mean_ci(latencies), span, facts
-        )
+        iid = mean_ci(latencies, confidence)
+        interval = mean_interval(times, latencies, span, confidence, iid)
+        return dependent(
+            gate, spec.unit, float(latencies.mean()), n, interval, iid, facts, span,
+            lambda got: per_batch(times, latencies, got.batching, np.mean),  # type: ignore[arg-type]
+        )  # fmt: skip
     if stat == "max":
         return Measurement(gate.metric, stat, spec.unit, float(latencies.max()), n, None, span, facts)
-    return percentile_measurement(gate, spec.unit, latencies, facts, span)
+    return percentile_measurement(gate, spec.unit, latencies, facts, span, times=times, confidence=confidence)
 
 
 def console_table(data: RunData, limit: int = 20) -> pd.DataFrame:
@@ -271,20 +370,20 @@ def _measure_browser(gate: Gate, data: RunData) -> Measurement | None:
         )
     durations = frames["frame_ms"].to_numpy(dtype=float)
     if gate.metric == "browser.long_frame_share":
-        long_frames = int((durations > LONG_FRAME_MS).sum())
+        long_flags = (durations > LONG_FRAME_MS).astype(float)
+        long_frames = int(long_flags.sum())
         facts["long_frames"] = long_frames
         share = long_frames / len(durations)
-        return Measurement(
-            gate.metric,
-            stat,
-            spec.unit,
-            share,
-            len(durations),
-            wilson_ci(long_frames, len(durations)),
-            None,
-            facts,
-        )
-    return percentile_measurement(gate, spec.unit, durations, facts)
+        # frames of one page are alike; fresh pages (repeats) are the independent units
+        iid = wilson_ci(long_frames, len(durations))
+        spread = grouped_interval(frames["repeat"].to_numpy(), long_flags, share, CONFIDENCE)
+        if isinstance(spread, str):  # a smoke run of one or two pages: say the interval is optimistic
+            facts["dependence"] = f"not checked: {spread}; this interval treats frames as independent"
+            ci = iid
+        else:
+            ci = (max(0.0, min(spread[0], iid[0])), min(1.0, max(spread[1], iid[1]))) if iid else spread
+        return Measurement(gate.metric, stat, spec.unit, share, len(durations), ci, None, facts)
+    return percentile_measurement(gate, spec.unit, durations, facts, groups=frames["repeat"].to_numpy())
 
 
 def _page_errors(gate: Gate, interactions: pd.DataFrame, facts: dict[str, Fact]) -> Measurement:
@@ -353,9 +452,19 @@ def _measure_pipeline(gate: Gate, data: RunData) -> Measurement | None:
         successes = n - len(failures)
         if not len(failures):
             facts["failure_rate_upper_95"] = rule_of_three(n)
-        return Measurement(
-            gate.metric, stat, spec.unit, successes / n, n, wilson_ci(successes, n), None, facts
-        )
+        iid = wilson_ci(successes, n)
+        if n < PIPELINE_BATCHED_FROM:
+            facts["dependence"] = f"not checked: {n} jobs (batching needs {PIPELINE_BATCHED_FROM})"
+            return Measurement(gate.metric, stat, spec.unit, successes / n, n, iid, None, facts)
+        # failures of consecutive jobs come in runs when the target has a bad spell: batch in job order
+        order = jobs["seq"].to_numpy(dtype=float)
+        ok = jobs["success"].astype(bool).to_numpy(dtype=float)
+        jobs_span = (float(order.min()), float(order.max()) + 1)
+        interval = mean_interval(order, ok, jobs_span, CONFIDENCE, iid, 1.0, (0.0, 1.0))
+        return dependent(
+            gate, spec.unit, successes / n, n, interval, iid, facts, None,
+            lambda got: per_batch(order, ok, got.batching, np.mean), "job",  # type: ignore[arg-type]
+        )  # fmt: skip
     if gate.metric == "pipeline.sfn_executions_succeeded":
         executed = jobs[jobs["execution_arn"].notna()] if "execution_arn" in jobs else jobs.iloc[0:0]
         if not len(executed):
@@ -367,22 +476,33 @@ def _measure_pipeline(gate: Gate, data: RunData) -> Measurement | None:
     if column not in jobs:
         facts["empty_reason"] = f"no {column} column in jobs.parquet"
         return Measurement(gate.metric, stat, spec.unit, None, 0, facts=facts)
-    durations = jobs.loc[jobs["success"].astype(bool), column].dropna().to_numpy(dtype=float)
+    timed = jobs.loc[jobs["success"].astype(bool), ["seq", column]].dropna()
+    durations = timed[column].to_numpy(dtype=float)
     if not len(durations):
         facts["empty_reason"] = f"no successful job has {column} (the driver or target gave no such time)"
         return Measurement(gate.metric, stat, spec.unit, None, 0, facts=facts)
+    # consecutive jobs may be alike (a warm cache, a queue): batch them in job order like requests in
+    # time, once there are enough for the batching to see it; fewer keep the independent interval
+    order = timed["seq"].to_numpy(dtype=float)
+    checked = len(durations) >= PIPELINE_BATCHED_FROM
+    if not checked:
+        facts["dependence"] = f"not checked: {len(durations)} jobs (batching needs {PIPELINE_BATCHED_FROM})"
+    span = (float(order.min()), float(order.max()) + 1)
     if stat == "mean" or gate.metric == "pipeline.stage_mean_s":
-        return Measurement(
-            gate.metric,
-            stat,
-            spec.unit,
-            float(durations.mean()),
-            len(durations),
-            mean_ci(durations),
-            None,
-            facts,
-        )
-    return percentile_measurement(gate, spec.unit, durations, facts)
+        iid = mean_ci(durations)
+        if not checked:
+            return Measurement(gate.metric, stat, spec.unit, float(durations.mean()), len(durations), iid,
+                               None, facts)  # fmt: skip
+        interval = mean_interval(order, durations, span, CONFIDENCE, iid, unit=1.0)
+        return dependent(
+            gate, spec.unit, float(durations.mean()), len(durations), interval, iid, facts, None,
+            lambda got: per_batch(order, durations, got.batching, np.mean), "job",  # type: ignore[arg-type]
+        )  # fmt: skip
+    if not checked:
+        return percentile_measurement(gate, spec.unit, durations, facts)
+    return percentile_measurement(
+        gate, spec.unit, durations, facts, None, times=order, unit_step=1.0, axis="job", batch_window=span
+    )
 
 
 _SOURCE_OF = {

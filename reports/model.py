@@ -22,6 +22,20 @@ Fact = float | int | str | bool | None
 
 
 @dataclass(frozen=True)
+class BatchSeries:
+    """A judged statistic batch by batch over its window, so a reader sees why an interval is wide.
+
+    `values` are the statistic computed within each batch (a batch's own p95, error rate...; None for
+    an empty batch); the interval itself comes from the batching in reports.batching.
+    """
+
+    starts: tuple[float, ...]  # each batch's start: seconds from the window's start, or job number
+    values: tuple[float | None, ...]
+    length: float  # one batch's length, same unit as starts
+    axis: str = "s"  # "s" (seconds into the window) or "job"
+
+
+@dataclass(frozen=True)
 class Measurement:
     """One statistic computed from raw samples, with how it was taken.
 
@@ -39,6 +53,8 @@ class Measurement:
     window: tuple[float, float] | None = None
     facts: Mapping[str, Fact] = field(default_factory=dict)
     note: str = ""
+    n_eff: float | None = None  # effective sample size: n shrunk by the dependence between samples
+    series: BatchSeries | None = None
 
 
 @dataclass(frozen=True)
