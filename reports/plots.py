@@ -9,7 +9,8 @@ which report section a figure belongs to.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,7 @@ from matplotlib.figure import Figure
 
 from reports.judge import TrustRules
 from reports.metrics import Window, failed_mask, load_window, running_streak
+from reports.model import GateResult
 from reports.rundata import RunData
 
 BIN_S = 5.0
@@ -64,12 +66,16 @@ def figures_for(data: RunData) -> dict[str, bytes]:
         FigureCanvasAgg(fig)
         try:
             if spec.draw(data, fig):
-                buffer = io.BytesIO()
-                fig.savefig(buffer, format="png", dpi=DPI)
-                out[spec.name] = buffer.getvalue()
+                out[spec.name] = _png(fig)
         finally:
             fig.clear()
     return out
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
 
 
 # ---------------------------------------------------------------- shared helpers
@@ -483,3 +489,74 @@ def _job_streak(data: RunData, fig: Figure) -> bool:
     ax.set_ylabel("successes in a row")
     ax.grid(True, alpha=0.3)
     return True
+
+
+# ---------------------------------------------------------------- per-gate batches
+
+BATCH_PREFIX = "batches: "  # report.figures key of a gate's batch plot, shown by its gate, not in a part
+BATCH_SIZE_IN = (3.2, 1.6)
+ABSOLUTE_KINDS = ("below", "at_most", "above", "at_least")  # a relative gate has no line to draw
+_SHOWN_AS = {"ratio": (100.0, "%"), "per_s": (1.0, "/s"), "usd": (1.0, "$"), "count": (1.0, "")}
+_AXIS_LABELS = {"s": "s into the window", "job": "job"}
+
+
+def batch_figure_name(gate_name: str) -> str:
+    return BATCH_PREFIX + gate_name
+
+
+def batch_caption(result: GateResult) -> str:
+    """What the small plot shows, in words (the plot itself has no room for a legend)."""
+    series = result.measurement.series if result.measurement else None
+    if series is None:
+        return ""
+    unit = "s" if series.axis == "s" else "jobs"
+    line = "; dashed: threshold" if result.gate.comparison[0] in ABSOLUTE_KINDS else ""
+    return f"{result.gate.statistic} per batch of {series.length:g} {unit}; band: interval{line}"
+
+
+def batch_plot(result: GateResult) -> bytes | None:
+    """The judged statistic batch by batch against the threshold and the interval, so a wide
+    interval reads as batches that wander or trend; None when there is no series to draw."""
+    m = result.measurement
+    series = m.series if m is not None else None
+    if m is None or series is None:
+        return None
+    scale, unit = _SHOWN_AS.get(m.unit, (1.0, m.unit))
+    values = np.asarray(series.values, dtype=float) * scale
+    if not np.isfinite(values).any():
+        return None
+    starts = np.asarray(series.starts, dtype=float)
+    kind, threshold = result.gate.comparison
+    line = threshold * scale if kind in ABSOLUTE_KINDS else math.nan
+    estimate = m.value * scale if isinstance(m.value, int | float) else math.nan
+    low, high = (math.nan if b is None else float(b) * scale for b in (m.ci or (None, None)))
+    shown = [*values[np.isfinite(values)], *(v for v in (line, estimate, low, high) if math.isfinite(v))]
+    bottom, top = min(shown), max(shown)
+    pad = (top - bottom) * 0.1 or abs(top) * 0.1 or 1.0
+    bottom, top = (max(bottom - pad, 0.0) if bottom >= 0 else bottom - pad), top + pad
+    fig = Figure(figsize=BATCH_SIZE_IN, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    try:
+        ax = fig.add_subplot()
+        if not (math.isnan(low) or math.isnan(high)):  # an infinite end is clipped to the axis
+            ax.axhspan(max(low, bottom), min(high, top), color="#1c7ed6", alpha=0.15, lw=0)
+        if math.isfinite(estimate):
+            ax.axhline(estimate, color="#1c7ed6", lw=0.8, alpha=0.6)
+        if math.isfinite(line):
+            ax.axhline(line, color="#e03131", ls="--", lw=1)
+        ax.plot(starts + series.length / 2, values, color="#1c7ed6", marker="o", ms=2.5, lw=0.8)
+        ax.set_ylim(bottom, top)
+        if len(starts):
+            ax.set_xlim(float(starts[0]), float(starts[-1]) + series.length)
+        ax.set_xlabel(_AXIS_LABELS.get(series.axis, series.axis), fontsize=7)
+        ax.set_ylabel(f"{m.stat} ({unit})" if unit else m.stat, fontsize=7)
+        ax.tick_params(labelsize=6)
+        ax.grid(True, alpha=0.3)
+        return _png(fig)
+    finally:
+        fig.clear()
+
+
+def batch_figures(results: Iterable[GateResult]) -> dict[str, bytes]:
+    """`batch_figure_name(gate)` -> PNG for every gate whose measurement has a batch series."""
+    return {batch_figure_name(r.name): png for r in results if (png := batch_plot(r)) is not None}

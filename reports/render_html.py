@@ -19,7 +19,7 @@ import jinja2
 from harness.errors import ExitCode
 from harness.registry import METRICS
 from reports.model import GateResult, Report, Verdict
-from reports.plots import part_of
+from reports.plots import BATCH_PREFIX, batch_caption, batch_figure_name, part_of
 from reports.render_markdown import (
     CANARY_HEADER,
     CONSOLE_HEADER,
@@ -34,6 +34,7 @@ from reports.render_markdown import (
     endpoint_rows,
     format_ci,
     format_count,
+    format_n_eff,
     format_threshold,
     gate_label,
     shift_text,
@@ -97,8 +98,13 @@ def _window(result: GateResult) -> tuple[str, str]:
     return f"{result.gate.window}, {span[1] - span[0]:,.0f} s", f"{_utc(span[0])} to {_utc(span[1])} UTC"
 
 
-def _gate(result: GateResult) -> dict[str, Any]:
+def _b64(png: bytes) -> str:
+    return base64.b64encode(png).decode("ascii")
+
+
+def _gate(result: GateResult, figures: Mapping[str, bytes]) -> dict[str, Any]:
     m = result.measurement
+    plot = figures.get(batch_figure_name(result.name))
     return {
         "name": result.name,
         "label": gate_label(result),
@@ -107,6 +113,9 @@ def _gate(result: GateResult) -> dict[str, Any]:
         "ci": format_ci(m.ci if m else None, m.unit if m else None),
         "threshold": format_threshold(result.gate),
         "n": format_count(m.n) if m else MISSING,
+        "n_eff": format_n_eff(m.n_eff if m else None),
+        "plot": _b64(plot) if plot else None,  # drawn with the report's figures (reports.report)
+        "plot_caption": batch_caption(result) if plot else "",
         "window": _window(result)[0],
         "window_span": _window(result)[1],
         "plan": result.gate.plan,
@@ -126,9 +135,14 @@ def _run_rows(report: Report) -> list[tuple[str, str]]:
     return rows
 
 
+def _part_figures(report: Report) -> dict[str, bytes]:
+    """The figures shown in the part sections; a gate's batch plot is shown in its verdict row."""
+    return {name: png for name, png in report.figures.items() if not name.startswith(BATCH_PREFIX)}
+
+
 def _parts_present(report: Report) -> list[str]:
     parts = set(report.run.get("parts") or {})
-    parts |= {part_of(name) for name in report.figures}
+    parts |= {part_of(name) for name in _part_figures(report)}
     if not getattr(report.endpoints, "empty", True):
         parts.add("load")
     order = list(PART_TITLES)
@@ -138,11 +152,7 @@ def _parts_present(report: Report) -> list[str]:
 def _sections(report: Report) -> list[dict[str, Any]]:
     sections = []
     for part in _parts_present(report):
-        figures = [
-            (name, base64.b64encode(png).decode("ascii"))
-            for name, png in report.figures.items()
-            if part_of(name) == part
-        ]
+        figures = [(name, _b64(png)) for name, png in _part_figures(report).items() if part_of(name) == part]
         gates = [r for r in report.results if METRICS[r.gate.metric].part == part]
         sections.append(
             {
@@ -210,7 +220,7 @@ def view_model(report: Report) -> dict[str, Any]:
         "exit_code_name": _exit_name(report.exit_code),
         "exit_code": report.exit_code,
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "gates": [_gate(result) for result in report.results],
+        "gates": [_gate(result, report.figures) for result in report.results],
         "notes": list(report.notes),
         "job_lines": report.jobs.lines(),
         "run_rows": _run_rows(report),

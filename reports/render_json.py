@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from reports.model import CanarySummary, GateResult, Measurement, Report
+from reports.model import BatchSeries, CanarySummary, GateResult, Measurement, Report
 
 SCHEMA_VERSION = 1
 
@@ -36,17 +36,31 @@ def plain(value: Any) -> Any:
 def _measurement(measurement: Measurement | None) -> dict[str, Any]:
     if measurement is None:
         return {
-            "value": None, "ci": None, "at_least": False, "n": None, "unit": None,
-            "measurement_window": None, "facts": {},
+            "value": None, "ci": None, "at_least": False, "n": None, "n_eff": None, "unit": None,
+            "measurement_window": None, "facts": {}, "series": None,
         }  # fmt: skip
     return {
         "value": measurement.value,
         "ci": list(measurement.ci) if measurement.ci else None,  # censored: [low, null]
         "at_least": bool(measurement.facts.get("censored")),  # value is a lower bound (a censored gap)
         "n": measurement.n,
+        "n_eff": measurement.n_eff,  # n shrunk by the dependence in time; null without batching
         "unit": measurement.unit,
         "measurement_window": list(measurement.window) if measurement.window else None,
         "facts": dict(sorted(measurement.facts.items())),
+        "series": _series(measurement.series),
+    }
+
+
+def _series(series: BatchSeries | None) -> dict[str, Any] | None:
+    """The statistic per time batch (NaN for an empty batch becomes null), to replot or compare runs."""
+    if series is None:
+        return None
+    return {
+        "starts": list(series.starts),
+        "values": list(series.values),
+        "length": series.length,
+        "axis": series.axis,
     }
 
 

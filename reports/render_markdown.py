@@ -15,7 +15,7 @@ from typing import Any
 from harness.config import Gate
 from harness.errors import ExitCode
 from harness.registry import METRICS
-from reports.model import CanarySummary, GateResult, Report, Verdict
+from reports.model import CanarySummary, GateResult, Measurement, Report, Verdict
 
 EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.OK: "every gate passed (or the command did what it was asked)",
@@ -95,6 +95,21 @@ def format_count(n: object) -> str:
     return f"{int(n):,}" if _finite(n) else MISSING  # type: ignore[call-overload]
 
 
+NO_N_EFF = "—"  # no effective sample size: no batching (independent samples, or no interval)
+
+
+def format_n_eff(n_eff: object) -> str:
+    """The effective sample size as a whole number: a fraction of a sample means nothing to a reader."""
+    return f"{n_eff:,.0f}" if _finite(n_eff) else NO_N_EFF
+
+
+def n_text(measurement: Measurement | None) -> str:
+    """n with the effective n beside it, so a reader sees how much the dependence in time cost."""
+    if measurement is None:
+        return MISSING
+    return f"{format_count(measurement.n)} ({format_n_eff(measurement.n_eff)})"
+
+
 def value_text(result: GateResult) -> str:
     """The statistic and its value, plus the change against the baseline when there is one."""
     m = result.measurement
@@ -147,7 +162,7 @@ def _verdict_rows(report: Report) -> list[list[str]]:
             md(value_text(result)),
             md(format_ci(result.measurement.ci if result.measurement else None, _unit(result))),
             md(format_threshold(result.gate)),
-            format_count(result.measurement.n) if result.measurement else MISSING,
+            n_text(result.measurement),
             md(result.reason),
         ]
         for result in report.results
@@ -262,7 +277,8 @@ def render_markdown(report: Report) -> str:
     ]
     if report.results:
         lines += _table(
-            ["Gate", "Verdict", "Value", "95% CI", "Threshold", "n", "Reason"], _verdict_rows(report)
+            ["Gate", "Verdict", "Value", "95% CI", "Threshold", "n (effective n)", "Reason"],
+            _verdict_rows(report),
         )
     else:
         lines.append("No gates in this set.")

@@ -66,7 +66,7 @@ def build_report(
     else:
         baselines = {name: own_baseline(gate, data) for name, gate in gates.items()}
     results = judging.judge(gate_set, gates, measurements, baselines)
-    from reports.plots import figures_for
+    from reports.plots import batch_figures, figures_for
 
     canary = None
     if sides is not None:
@@ -93,7 +93,7 @@ def build_report(
         errors=error_table(data),
         notes=run_notes(data),
         baseline_run=baseline.id if baseline else None,
-        figures=figures_for(data) if figures else {},
+        figures={**figures_for(data), **batch_figures(results)} if figures else {},  # part figures first
         canary=canary,
         console=console_table(data),
         jobs=jobs_summary(data),
