@@ -8,7 +8,7 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -307,6 +307,18 @@ MaxJobsOption = Annotated[
         "default workloads.load.max_jobs, else 50 on a remote target",
     ),
 ]
+UntilDecidedOption = Annotated[
+    bool,
+    typer.Option(
+        "--until-decided",
+        help="look at doubling times (--first-look, 2x, 4x...) and stop once every load gate is decided "
+        "(any FAIL, or all PASS); at most --max-duration, then INCONCLUSIVE (docs/JUDGING.md)",
+    ),
+]
+FirstLookOption = Annotated[str, typer.Option(help="--until-decided: the first look, e.g. 60s")]
+MaxDurationOption = Annotated[
+    str | None, typer.Option(help="--until-decided: the longest run (default twice the duration)")
+]
 ConfirmProduction = Annotated[
     bool,
     typer.Option("--confirm-production", help="allow load, jobs or a full run on a production: true target"),
@@ -320,6 +332,18 @@ def _duration(option: str, value: str | None) -> float | None:
         return parse_duration_s(value) if value else None
     except ValueError as error:
         raise ConfigError(f"{option} {value!r}: {error}", f"e.g. {option} 90s") from None
+
+
+def _looks(until_decided: bool, first_look: str, max_duration: str | None, gates: str) -> dict[str, Any]:
+    """The Overrides of --until-decided (empty without it, so the options change nothing)."""
+    if not until_decided:
+        return {}
+    return {
+        "until_decided": True,
+        "first_look_s": _duration("--first-look", first_look),
+        "max_duration_s": _duration("--max-duration", max_duration),
+        "gate_set": gates,
+    }
 
 
 def _measure(
@@ -469,6 +493,9 @@ def load(
     max_jobs: MaxJobsOption = None,
     gates: GatesOption = "phase-2",
     confirm_production: ConfirmProduction = False,
+    until_decided: UntilDecidedOption = False,
+    first_look: FirstLookOption = "60s",
+    max_duration: MaxDurationOption = None,
 ) -> None:
     """Run the Locust load test headless against a target, then judge and report it.
 
@@ -481,6 +508,7 @@ def load(
         duration_s=_duration("--duration", duration),
         workers=workers,
         max_jobs=max_jobs,
+        **_looks(until_decided, first_look, max_duration, gates),
     )
     _measure(config, target, gates, ["load"], options, confirm_production)
 
@@ -578,6 +606,9 @@ def canary(
     max_jobs: MaxJobsOption = None,
     gates: GatesOption = "canary",
     confirm_production: ConfirmProduction = False,
+    until_decided: UntilDecidedOption = False,
+    first_look: FirstLookOption = "60s",
+    max_duration: MaxDurationOption = None,
 ) -> None:
     """GO / NO-GO for the next canary step: one interleaved load on blue and green, plus data consistency.
 
@@ -614,6 +645,7 @@ def canary(
         workers=workers,
         max_jobs=max_jobs,
         step_pct=step,
+        **_looks(until_decided, first_look, max_duration, gates),
     )
     from harness.parts import measure_canary
 

@@ -61,6 +61,12 @@ class Overrides:
     # canary: the traffic step (%) this run clears; canary watch: the step Route 53 should be at now
     step_pct: float | None = None
     watch_window_s: float = 900.0  # canary watch: the CloudWatch window ending now
+    # --until-decided: look at doubling times from first_look_s until the load's gates are decided,
+    # for at most max_duration_s (default: twice the planned duration); gate_set names the gates
+    until_decided: bool = False
+    first_look_s: float = 60.0
+    max_duration_s: float | None = None
+    gate_set: str | None = None
 
 
 def parts_for(scenarios: Scenarios, gate_set: str) -> list[str]:
@@ -96,16 +102,48 @@ def _load(
 
     workload = scenarios.workloads.load
     run.record_part("load", settle_s=workload.settle, target_url=api_url)
+    duration_s = options.duration_s or workload.duration
+    looks: list[float] = []
+    at_look = None
+    if options.until_decided:
+        from reports.looks import judge_look
+        from reports.sequential import look_confidence, look_times
+
+        if options.gate_set is None:
+            raise ConfigError("--until-decided needs the gate set to judge", "give --gates SET")
+        gate_set = options.gate_set
+        max_s = options.max_duration_s or 2 * duration_s
+        looks = look_times(options.first_look_s, max_s)
+        duration_s = max_s
+        # Bonferroni across the planned looks: the whole procedure keeps its 95%
+        run.record_part(
+            "load",
+            confidence=look_confidence(len(looks)),
+            until_decided={"looks_s": looks, "max_duration_s": max_s},
+        )
+
+        def at_look(at: float) -> str | None:
+            reason, results = judge_look(run, scenarios, gate_set)
+            if reason is None:
+                open_ = next((r for r in results if r.verdict.value not in ("PASS", "SKIPPED")), None)
+                why = f" ({open_.name} {open_.verdict.value}: {open_.reason})" if open_ else ""
+                print(f"look at {at:g} s: not decided yet, going on{why}", flush=True)
+            else:
+                print(f"look at {at:g} s: {reason}; stopping", flush=True)
+            return reason
+
     run_load(
         run,
         api_url,
         workload,
         users=options.users,
         spawn_rate=options.spawn_rate,
-        duration_s=options.duration_s,
+        duration_s=duration_s,
         workers=options.workers,
         sides=sides,
         max_jobs=workload.job_budget(remote, options.max_jobs),
+        looks=looks,
+        at_look=at_look,
     )
 
 

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -189,6 +190,8 @@ def run_load(
     show_progress: bool = True,
     sides: dict[str, str] | None = None,
     max_jobs: int | None = None,
+    looks: Sequence[float] = (),
+    at_look: Callable[[float], str | None] | None = None,
 ) -> LoadOutcome:
     """Run Locust against `api_url` and leave raw samples in `runs/<id>/load/`.
 
@@ -197,6 +200,10 @@ def run_load(
     request row names its side; `api_url` is then only Locust's nominal --host.
 
     `max_jobs` bounds every job the run submits, per side, seed jobs first (None: unbounded).
+
+    `looks` (seconds from the test's start) with `at_look`: a run that lasts until decided. Locust
+    runs for `duration_s` at most; at each look run.json's `duration_s` becomes the look (the window
+    judged so far) and `at_look` returns why to stop now, or None to go on.
 
     Files: requests.parquet/ (one row per request), events.json, progress.json, host.parquet,
     target.parquet (local stack only), payloads.json, jobs-<process>.json (the jobs each process
@@ -267,6 +274,7 @@ def run_load(
     logs: list[IO[bytes]] = []
     processes: dict[str, subprocess.Popen[bytes]] = {}
     started = time.time()
+    looking = Looks(run, looks, at_look) if at_look is not None else None
     try:
         main_label = "locust-master" if workers else "locust"
         logs.append((load_dir / "locust.log").open("wb"))
@@ -280,7 +288,7 @@ def run_load(
             )
         limit_s = duration_s + OVERRUN_GRACE_S + (WORKER_CONNECT_WAIT_S if workers else 0)
         sampled = "" if sides else api_url  # /_pavi/stats of one side would misdescribe a canary
-        killed = _watch(processes, main_label, load_dir, sampled, duration_s, limit_s, show_progress)
+        killed = _watch(processes, main_label, load_dir, sampled, duration_s, limit_s, show_progress, looking)
     except BaseException as error:  # Ctrl-C or a crash of ours: say so in run.json, keep what was measured
         # Ctrl-C reached Locust too (same process group) and it is writing its reports: let it finish
         let_finish_s = 15.0 if isinstance(error, KeyboardInterrupt) else 0.0
@@ -293,6 +301,16 @@ def run_load(
             log.close()
 
     exit_code = None if killed else processes[main_label].returncode
+    if looking is not None:
+        stopped = looking.stopped
+        run.record_part(
+            "load",
+            duration_s=stopped[0] if stopped else duration_s,
+            until_decided={
+                "looks_s": list(looks), "looks_taken": looking.taken, "max_duration_s": duration_s,
+                "stopped_at_s": stopped and stopped[0], "stop_reason": stopped and stopped[1],
+            },
+        )  # fmt: skip
     target_path = load_dir / "target.parquet"
     run.record_part("load", jobs=job_tally(load_dir, seeding, sides or {"": api_url}, max_jobs))
     run.record_part(
@@ -344,8 +362,10 @@ def _watch(
     duration_s: float,
     limit_s: float,
     show_progress: bool,
+    looking: Looks | None = None,
 ) -> bool:
-    """Sample every second until Locust exits; kill it past `limit_s`. True when it was killed."""
+    """Sample every second until Locust exits (or a look stops it); kill it past `limit_s`. True when
+    it was killed."""
     cpu = CpuSampler({label: process.pid for label, process in processes.items()})
     target = TargetSampler(api_url)
     progress = _ProgressView(load_dir, duration_s) if show_progress else None
@@ -366,6 +386,10 @@ def _watch(
             if time.monotonic() - last_save > SAVE_SAMPLES_EVERY_S:
                 _save(cpu, target, load_dir)
                 last_save = time.monotonic()
+            if looking is not None and looking.due(load_dir):
+                _save(cpu, target, load_dir)  # the look judges generator CPU too
+                if looking.look():
+                    break  # run_load's cleanup stops Locust (SIGINT: it writes its reports)
         if not killed:
             for label, process in processes.items():
                 if label != main_label:
@@ -378,6 +402,40 @@ def _watch(
         _save(cpu, target, load_dir)
         target.close()
     return killed
+
+
+class Looks:
+    """The looks of a run that lasts until decided: which is due, and the one that stopped it."""
+
+    def __init__(self, run: Run, looks: Sequence[float], at_look: Callable[[float], str | None]) -> None:
+        self.run = run
+        self.looks = list(looks)
+        self.at_look = at_look
+        self.taken = 0
+        self.stopped: tuple[float, str] | None = None
+        self.test_start: float | None = None
+
+    def due(self, load_dir: Path) -> bool:
+        # the last look is the run's end: Locust's own -t stops it there, and the report judges it
+        if self.taken >= len(self.looks) - 1:
+            return False
+        if self.test_start is None:
+            with suppress(OSError, ValueError):
+                self.test_start = json.loads((load_dir / "events.json").read_text()).get("test_start")
+        # a look needs the recorder's last flush of samples before it
+        return self.test_start is not None and time.time() - self.test_start >= self.looks[self.taken] + 2.5
+
+    def look(self) -> bool:
+        """Judge at the due look; True when the run should stop."""
+        at = self.looks[self.taken]
+        self.taken += 1
+        self.run.record_part("load", duration_s=at)  # the window judged at this look
+        reason = self.at_look(at)
+        if reason is None:
+            self.run.record_part("load", duration_s=self.looks[-1])
+            return False
+        self.stopped = (at, reason)
+        return True
 
 
 def _save(cpu: CpuSampler, target: TargetSampler, load_dir: Path) -> None:

@@ -118,6 +118,25 @@ def test_errors_and_a_different_alignment_on_green_are_a_no_go_naming_both(sides
     assert "Data consistency" in html and "NO-GO" in html
 
 
+def test_until_decided_stops_a_side_with_5pct_errors_at_the_first_look(sides, config, tmp_path) -> None:
+    stack.set_faults(sides["green"], error_ratio=0.05)
+    try:
+        result, summary = _canary(
+            config, tmp_path, "--until-decided", "--first-look", "8s", "--max-duration", "60s"
+        )
+    finally:
+        stack.set_faults(sides["green"], error_ratio=0)
+    assert summary is not None, result.stderr
+    assert result.returncode == 1 and summary["canary"]["decision"] == "NO-GO"
+    run = json.loads(next((tmp_path / "runs").glob("*/run.json")).read_text())
+    decided = run["parts"]["load"]["until_decided"]
+    assert decided["stopped_at_s"] == 8.0, (decided, result.stdout)  # the first look, not 60 s
+    assert decided["stop_reason"].startswith("gate error-rate (green) failed")
+    assert _verdicts(summary)["error-rate (green)"] == "FAIL"
+    requests = pd.read_parquet(next((tmp_path / "runs").glob("*/load/requests.parquet")))
+    assert requests["start"].max() - requests["start"].min() < 30  # green stopped getting traffic
+
+
 def test_a_production_side_needs_confirmation(config, tmp_path) -> None:
     result = run_cli("canary", "--config", str(config), "--blue", "prod", "--green", "local")
     assert result.returncode == 2
