@@ -53,8 +53,15 @@ class Batching:
             return 1.0
         return min(1.0, self.iid_variance / self.variance)
 
+    @property
+    def dof(self) -> float:
+        """Degrees of freedom: b - 1, shrunk like the batches' own effective number when they are
+        still correlated (an AR(1) series of b values is worth b (1 - phi) / (1 + phi) independent ones)."""
+        phi = min(max(self.lag1, 0.0), 0.99)
+        return max(2.0, (self.count - 1) * (1 - phi) / (1 + phi))
+
     def half_width(self, confidence: float) -> float:
-        t = float(sps.t.ppf(1 - (1 - confidence) / 2, self.count - 1))
+        t = float(sps.t.ppf(1 - (1 - confidence) / 2, self.dof))
         return t * math.sqrt(max(self.variance, self.iid_variance))
 
     def edges(self) -> np.ndarray:
@@ -86,28 +93,38 @@ def _choose(
     iid_variance: float,
     start: float,
 ) -> Batching | str:
-    """Double the batch length from the finest until batch values are nearly uncorrelated."""
+    """Double the batch length from the finest until batch values are nearly uncorrelated.
+
+    A lag-1 estimate from a few dozen batches is noisy and can dip under the limit by chance at too
+    fine a batching; so, from the first accepted length on, every coarser length that still leaves
+    B_MIN batches is computed too and the largest corrected variance is kept (the plateau of the
+    variance against batch length, read conservatively).
+    """
     length = max(unit, span / MAX_FINE_BATCHES)
-    chosen: tuple[float, int, np.ndarray, float] | None = None
+    levels: list[Batching] = []
+    accepted = False
     while (count := int(span // length)) >= B_MIN:
         residuals = residuals_at(length, count)
         phi = lag1(residuals)
         phi += (1 + 3 * phi) / count  # the estimator's small-sample bias (Marriott and Pope 1954)
-        chosen = (length, count, residuals, phi)
-        if phi <= PHI_ACCEPT:
-            break
+        adjust = (1 + max(phi, 0.0)) / (1 - max(phi, 0.0)) if phi < 1 else math.inf
+        variance = float(residuals.var(ddof=1)) / count * adjust
+        levels.append(Batching(start, length, count, residuals, phi, variance, iid_variance))
+        accepted = accepted or phi <= PHI_ACCEPT
+        if not accepted:
+            levels = levels[-1:]  # only the accepted length and coarser ones compete
         length *= 2
-    if chosen is None:
+    if not levels:
         return f"the window is too short for {B_MIN} batches of {length:.3g}"
-    length, count, residuals, phi = chosen
-    if phi > PHI_MAX:
+    trusted = [level for level in levels if level.lag1 <= PHI_MAX]
+    if not trusted:
+        last = levels[-1]
         return (
-            f"samples stay alike for longer than the window allows: {count} batches of {length:.3g} "
-            f"still have lag-1 correlation {phi:.2f} (at most {PHI_MAX} is trusted); measure longer"
+            f"samples stay alike for longer than the window allows: {last.count} batches of "
+            f"{last.length:.3g} still have lag-1 correlation {last.lag1:.2f} (at most {PHI_MAX} is "
+            "trusted); measure longer"
         )
-    adjust = (1 + max(phi, 0.0)) / (1 - max(phi, 0.0))
-    variance = float(residuals.var(ddof=1)) / count * adjust
-    return Batching(start, length, count, residuals, phi, variance, iid_variance)
+    return max(trusted, key=lambda level: level.variance)
 
 
 def batch(
