@@ -269,7 +269,7 @@ def _measure_load(gate: Gate, data: RunData) -> Measurement | None:
     latencies = rows["latency_ms"].to_numpy(dtype=float)
     if stat == "mean":
         iid = mean_ci(latencies, confidence)
-        interval = mean_interval(times, latencies, span, confidence, iid)
+        interval = mean_interval(times, latencies, span, confidence, iid, bounds=(0.0, math.inf))
         return dependent(
             gate, spec.unit, float(latencies.mean()), n, interval, iid, facts, span,
             lambda got: per_batch(times, latencies, got.batching, np.mean),  # type: ignore[arg-type]
@@ -360,14 +360,16 @@ def _measure_browser(gate: Gate, data: RunData) -> Measurement | None:
     if not facts["rendered"] or not len(frames):
         return Measurement(gate.metric, stat, spec.unit, None, 0, facts=facts)
 
+    confidence = confidence_of(data, "browser")  # below 95% per look with --until-decided
+    if confidence != CONFIDENCE:
+        facts["confidence"] = confidence
     per_repeat = interactions.groupby("repeat")[["frames", "redraws", "duration_ms"]].sum()
     per_repeat = per_repeat[per_repeat["duration_ms"] > 0]
     if gate.metric in ("browser.fps_mean", "browser.redraw_rate"):
         column = "frames" if gate.metric == "browser.fps_mean" else "redraws"
         rates = (per_repeat[column] / per_repeat["duration_ms"] * 1000).to_numpy(dtype=float)
-        return Measurement(
-            gate.metric, stat, spec.unit, float(rates.mean()), len(rates), mean_ci(rates), None, facts
-        )
+        ci = mean_ci(rates, confidence)
+        return Measurement(gate.metric, stat, spec.unit, float(rates.mean()), len(rates), ci, None, facts)
     durations = frames["frame_ms"].to_numpy(dtype=float)
     if gate.metric == "browser.long_frame_share":
         long_flags = (durations > LONG_FRAME_MS).astype(float)
@@ -375,15 +377,17 @@ def _measure_browser(gate: Gate, data: RunData) -> Measurement | None:
         facts["long_frames"] = long_frames
         share = long_frames / len(durations)
         # frames of one page are alike; fresh pages (repeats) are the independent units
-        iid = wilson_ci(long_frames, len(durations))
-        spread = grouped_interval(frames["repeat"].to_numpy(), long_flags, share, CONFIDENCE)
+        iid = wilson_ci(long_frames, len(durations), confidence)
+        spread = grouped_interval(frames["repeat"].to_numpy(), long_flags, share, confidence)
         if isinstance(spread, str):  # a smoke run of one or two pages: say the interval is optimistic
             facts["dependence"] = f"not checked: {spread}; this interval treats frames as independent"
             ci = iid
         else:
             ci = (max(0.0, min(spread[0], iid[0])), min(1.0, max(spread[1], iid[1]))) if iid else spread
         return Measurement(gate.metric, stat, spec.unit, share, len(durations), ci, None, facts)
-    return percentile_measurement(gate, spec.unit, durations, facts, groups=frames["repeat"].to_numpy())
+    return percentile_measurement(
+        gate, spec.unit, durations, facts, groups=frames["repeat"].to_numpy(), confidence=confidence
+    )
 
 
 def _page_errors(gate: Gate, interactions: pd.DataFrame, facts: dict[str, Fact]) -> Measurement:
@@ -493,7 +497,7 @@ def _measure_pipeline(gate: Gate, data: RunData) -> Measurement | None:
         if not checked:
             return Measurement(gate.metric, stat, spec.unit, float(durations.mean()), len(durations), iid,
                                None, facts)  # fmt: skip
-        interval = mean_interval(order, durations, span, CONFIDENCE, iid, unit=1.0)
+        interval = mean_interval(order, durations, span, CONFIDENCE, iid, 1.0, (0.0, math.inf))
         return dependent(
             gate, spec.unit, float(durations.mean()), len(durations), interval, iid, facts, None,
             lambda got: per_batch(order, durations, got.batching, np.mean), "job",  # type: ignore[arg-type]
