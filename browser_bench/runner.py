@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -406,11 +407,14 @@ def run_browser(
     interactions: list[str] | None = None,
     show_progress: bool = True,
     spec: PageSpec | None = None,
+    looks: Sequence[float] = (),
+    at_look: Callable[[int], str | None] | None = None,
 ) -> BrowserOutcome:
     """Measure `<web_url>/result?uuid=<uuid>` and write runs/<id>/browser/; never decides pass/fail.
 
     `spec` defaults to `workload.page`; console messages `workload.ignore_console` matches are kept
-    in page_errors.json but not counted."""
+    in page_errors.json but not counted. `looks` (repeat counts) with `at_look`: a run that lasts
+    until decided; `repeats` is then the most, and `at_look` says why to stop after that many, or None."""
     settings = resolve_settings(workload, repeats, interaction_time_s, uncapped, cpu_throttle, interactions)
     url = f"{web_url.rstrip('/')}/result?uuid={uuid}"
     if workload.page_query:
@@ -456,6 +460,13 @@ def run_browser(
                     bench.measure_repeat(browser, repeat, progress, task)
                     bench.save(complete=False)
                     run.record_part("browser", repeats_done=repeat + 1)
+                    done = repeat + 1
+                    looked = at_look is not None and done in looks and done < settings.repeats
+                    if looked and (reason := at_look(done)) is not None:  # type: ignore[misc]
+                        run.record_part("browser", until_decided={
+                            "looks_repeats": list(looks), "stopped_at_repeats": done, "stop_reason": reason,
+                        })  # fmt: skip
+                        break
             finally:
                 browser.close()
         status = "complete"

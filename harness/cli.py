@@ -530,6 +530,15 @@ def browser(
         str | None, typer.Option(help="an existing completed job to show (remote targets)")
     ] = None,
     gates: GatesOption = "phase-1",
+    until_decided: Annotated[
+        bool,
+        typer.Option(
+            "--until-decided", help="look after 3, 6, 12... repeats; stop once every browser gate is decided"
+        ),
+    ] = False,
+    max_repeats: Annotated[
+        int | None, typer.Option(min=1, help="--until-decided: the most repeats (default 4x --repeats)")
+    ] = None,
 ) -> None:
     """Measure the alignment view's frame rate in Chromium (Playwright), then judge and report it.
 
@@ -543,6 +552,7 @@ def browser(
         uncapped=uncapped,
         cpu_throttle=cpu_throttle,
         uuid=uuid,
+        **({"until_decided": True, "max_repeats": max_repeats, "gate_set": gates} if until_decided else {}),
     )
     _measure(config, target, gates, ["browser"], options)
 

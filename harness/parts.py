@@ -66,6 +66,7 @@ class Overrides:
     until_decided: bool = False
     first_look_s: float = 60.0
     max_duration_s: float | None = None
+    max_repeats: int | None = None  # the browser's: default four times its repeats
     gate_set: str | None = None
 
 
@@ -162,16 +163,46 @@ def measure_browser(run: Run, scenarios: Scenarios, where: Where, options: Overr
                 "pass --uuid <job uuid> or set workloads.browser.job_uuid in scenarios.yaml",
             )
         job = ensure_alignment_job(where.api_url, workload.sequences, timeout_s=900)
+    repeats = options.repeats or workload.repeats
+    looks: list[float] = []
+    at_look = None
+    if options.until_decided:
+        # repeats, not seconds: the first look after 3 fresh pages (the fewest for an interval), doubling
+        looks, at_look, repeats = _browser_looks(run, scenarios, options, repeats)
     run_browser(
         run,
         where.web_url,
         job,
         workload,
-        repeats=options.repeats,
+        repeats=repeats,
         interaction_time_s=options.interaction_time_s,
         uncapped=options.uncapped,
         cpu_throttle=options.cpu_throttle,
+        looks=looks,
+        at_look=at_look,
     )
+
+
+def _browser_looks(
+    run: Run, scenarios: Scenarios, options: Overrides, repeats: int
+) -> tuple[list[float], Callable[[int], str | None], int]:
+    """--until-decided for the browser: look after 3, 6, 12... repeats up to --max-repeats."""
+    from reports.looks import judge_look
+    from reports.sequential import look_confidence, look_times
+
+    if options.gate_set is None:
+        raise ConfigError("--until-decided needs the gate set to judge", "give --gates SET")
+    gate_set = options.gate_set
+    most = options.max_repeats or 4 * repeats
+    looks = [float(round(at)) for at in look_times(min(3, most), most)]
+    run.record_part("browser", confidence=look_confidence(len(looks)))
+
+    def at_look(done: int) -> str | None:
+        reason, _ = judge_look(run, scenarios, gate_set, ("browser",))
+        print(f"look after {done} repeat(s): {reason or 'not decided yet, going on'}", flush=True)
+        return reason
+
+    return looks, at_look, most
 
 
 def measure_pipeline(run: Run, scenarios: Scenarios, where: Where, options: Overrides) -> None:
