@@ -123,8 +123,13 @@ def measure_canary(gate: Gate, data: RunData) -> Measurement | None:
         )
         # time batches hold both sides (users alternate), so a batch's difference is paired
         interval = paired_difference(
-            (t_new, flags_new), (t_old, flags_old), rate_new - rate_old, span, confidence, iid
+            (t_new, flags_new), (t_old, flags_old), rate_new - rate_old, span, confidence
         )
+        if interval.ci is not None and iid is not None:
+            # rare failures: few or no batches differ, so keep Newcombe's bound (no failures on either
+            # side is not a difference known to be exactly zero)
+            low, high = interval.ci
+            interval = Interval((min(low, iid[0]), max(high, iid[1])), interval.batching)
         return dependent(
             gate, spec.unit, rate_new - rate_old, n, interval, iid, facts, span,
             lambda got: _paired_batches(got, (t_new, flags_new), (t_old, flags_old), np.mean),
@@ -147,7 +152,7 @@ def measure_canary(gate: Gate, data: RunData) -> Measurement | None:
         return Measurement(gate.metric, stat, spec.unit, value_new - value_old, n, None, span, facts)
     (_, scores_new), (_, scores_old) = quantile_scores(latency_new, q), quantile_scores(latency_old, q)
     interval = paired_difference(
-        (t_new, scores_new), (t_old, scores_old), value_new - value_old, span, confidence, iid
+        (t_new, scores_new), (t_old, scores_old), value_new - value_old, span, confidence
     )
     return dependent(
         gate, spec.unit, value_new - value_old, n, interval, iid, facts, span,
