@@ -85,6 +85,9 @@ def _absolute(kind: str, threshold: float, low: float, high: float) -> Verdict:
     return Verdict.INCONCLUSIVE
 
 
+_WORDS = {"below": "<", "at_most": "<=", "above": ">", "at_least": ">="}
+
+
 def _relative(kind: str, pct: float, low: float, high: float) -> Verdict:
     limit = pct / 100
     if kind == "within_pct_of_baseline":
@@ -156,10 +159,22 @@ def judge_gate(
         shown += f" (n={measurement.n})"
     no_interval = measurement.facts.get("no_interval_reason")
     if no_interval and measurement.ci is None:
-        # dependent samples with too few effective batches: no verdict on a point estimate
+        # dependent samples with too few effective batches: never a PASS on a point estimate; but a
+        # run whose own samples are beyond the limit even as independent draws (a 5xx burst) FAILs:
+        # that is a finding about the target, observed, whatever the long-run value is
+        iid_low, iid_high = measurement.facts.get("iid_ci_low"), measurement.facts.get("iid_ci_high")
+        beyond = (
+            isinstance(iid_low, float)
+            and isinstance(iid_high, float)
+            and kind in _WORDS
+            and _absolute(kind, threshold, iid_low, iid_high) is Verdict.FAIL
+        )
+        verdict = Verdict.FAIL if beyond else Verdict.INCONCLUSIVE
+        observed = "; this run's own samples are beyond the limit" if verdict is Verdict.FAIL else ""
         return result(
-            Verdict.INCONCLUSIVE,
-            f"{shown}; no trustworthy interval: {no_interval}" + _drift_note(measurement),
+            verdict,
+            f"{shown}; gate {_WORDS.get(kind, kind)} {_fmt(threshold, unit)}; no trustworthy interval "
+            f"for the long-run value: {no_interval}{observed}" + _drift_note(measurement),
         )
 
     if kind in ("within_pct_of_baseline", "reduced_by_pct_vs_baseline"):
@@ -181,7 +196,7 @@ def judge_gate(
         )
 
     verdict = _absolute(kind, threshold, low, high)
-    words = {"below": "<", "at_most": "<=", "above": ">", "at_least": ">="}[kind]
+    words = _WORDS[kind]
     reason = f"{shown}; gate {words} {_fmt(threshold, unit)}"
     if censored:
         # only a lower bound is known, so it never passes: beyond the limit already it fails, else unknown

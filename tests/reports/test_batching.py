@@ -118,6 +118,15 @@ def test_no_trustworthy_interval_is_inconclusive_never_a_pass_on_the_point() -> 
     assert "no trustworthy interval: samples stay alike" in result.reason
 
 
+def test_without_an_interval_a_run_beyond_the_limit_even_as_independent_draws_fails() -> None:
+    burst = _measurement(no_interval_reason="samples stay alike", iid_ci_low=600.0, iid_ci_high=650.0)
+    result = judge_gate("g", "p95", GATE, burst)
+    assert result.verdict is Verdict.FAIL
+    assert "this run's own samples are beyond the limit" in result.reason
+    near = _measurement(no_interval_reason="samples stay alike", iid_ci_low=100.0, iid_ci_high=130.0)
+    assert judge_gate("g", "p95", GATE, near).verdict is Verdict.INCONCLUSIVE  # inside: never a PASS
+
+
 def test_a_trend_in_the_batches_is_reported_beside_the_verdict() -> None:
     measured = Measurement("load.latency_ms", "p95", "ms", 120.0, 3000, (100.0, 140.0), n_eff=300.0,
                            facts={"trend_p": 0.001})  # fmt: skip
