@@ -115,7 +115,7 @@ def test_no_trustworthy_interval_is_inconclusive_never_a_pass_on_the_point() -> 
     measured = _measurement(no_interval_reason="samples stay alike; measure longer")
     result = judge_gate("g", "p95", GATE, measured)
     assert result.verdict is Verdict.INCONCLUSIVE
-    assert "no trustworthy interval: samples stay alike" in result.reason
+    assert "no trustworthy interval for the long-run value: samples stay alike" in result.reason
 
 
 def test_without_an_interval_a_run_beyond_the_limit_even_as_independent_draws_fails() -> None:
