@@ -69,6 +69,14 @@ class Batching:
         return self.start + self.length * np.arange(self.count + 1)
 
 
+@dataclass(frozen=True)
+class Declined:
+    """No trustworthy batching: why, and the coarsest one tried (so a report can show the batches)."""
+
+    reason: str
+    batching: Batching | None = None
+
+
 def lag1(values: np.ndarray) -> float:
     """Lag-1 autocorrelation (the usual biased estimator); 0 for a constant series."""
     centred = values - values.mean()
@@ -94,7 +102,7 @@ def _choose(
     iid_variance: float,
     start: float,
     plateau: bool = True,
-) -> Batching | str:
+) -> Batching | Declined:
     """Double the batch length from the finest until batch values are nearly uncorrelated.
 
     A lag-1 estimate from a few dozen batches is noisy and can dip under the limit by chance at too
@@ -118,21 +126,27 @@ def _choose(
             levels = levels[-1:]  # only the accepted length and coarser ones compete
         length *= 2
     if not levels:
-        return f"the window is too short for {B_MIN} batches of {length:.3g}"
+        return Declined(f"the window is too short for {B_MIN} batches of {_length(length, unit)}")
     trusted = [level for level in levels if level.lag1 <= PHI_MAX]
     if not trusted:
         last = levels[-1]
-        return (
+        return Declined(
             f"samples stay alike for longer than the window allows: {last.count} batches of "
-            f"{last.length:.3g} still have lag-1 correlation {last.lag1:.2f} (at most {PHI_MAX} is "
-            "trusted); measure longer"
+            f"{_length(last.length, unit)} still have lag-1 correlation {last.lag1:.2f} (at most "
+            f"{PHI_MAX} is trusted); measure longer",
+            last,
         )
     return max(trusted, key=lambda level: level.variance) if plateau else trusted[0]
 
 
+def _length(length: float, unit: float) -> str:
+    """A batch length in words: seconds for requests, jobs for jobs numbered in order."""
+    return f"{length:.3g} s" if unit < 1 else f"{length:.0f} jobs"
+
+
 def batch(
     times: np.ndarray, scores: np.ndarray, window: tuple[float, float], unit: float = MIN_BATCH_S
-) -> Batching | str:
+) -> Batching | Declined:
     """Batch the scores of samples taken at `times` over `window`; a reason string when it cannot.
 
     `unit` is the shortest batch (0.1 s for requests, 1 for jobs numbered in order).
@@ -140,7 +154,7 @@ def batch(
     start, end = window
     n = len(scores)
     if n < 2 or end <= start:
-        return f"only {n} sample(s): no spread to measure"
+        return Declined(f"only {n} sample(s): no spread to measure")
     iid_variance = float(scores.var(ddof=1)) / n
     return _choose(
         lambda length, count: _residuals(times, scores, start, length, count),
@@ -169,7 +183,7 @@ class Interval:
     reason: str | None = None
 
     def n_eff(self, n: int) -> float | None:
-        return None if self.batching is None else n * self.batching.n_eff_ratio
+        return None if self.batching is None or self.ci is None else n * self.batching.n_eff_ratio
 
 
 def mean_interval(
@@ -184,8 +198,8 @@ def mean_interval(
     """Mean of `values` (a share when they are 0/1 flags: bounds (0, 1)), hulled with the independent
     interval `iid`."""
     batching = batch(times, values.astype(float), window, unit)
-    if isinstance(batching, str):
-        return Interval(None, None, batching)
+    if isinstance(batching, Declined):
+        return Interval(None, batching.batching, batching.reason)
     centre = float(values.mean())
     half = batching.half_width(confidence)
     low, high = centre - half, centre + half
@@ -206,8 +220,8 @@ def quantile_interval(
     """The q-quantile's interval: the empirical quantiles at q -/+ the half-width of F at the estimate."""
     estimate = float(np.quantile(values, q, method="inverted_cdf"))
     batching = batch(times, (values <= estimate).astype(float), window, unit)
-    if isinstance(batching, str):
-        return Interval(None, None, batching)
+    if isinstance(batching, Declined):
+        return Interval(None, batching.batching, batching.reason)
     n_eff = len(values) * batching.n_eff_ratio
     low, high = quantiles_at(values, q, batching.half_width(confidence), n_eff, confidence)
     if iid is not None:
@@ -249,8 +263,8 @@ def rate_interval(
         return rates - rates.mean()
 
     batching = _choose(residuals_at, span, unit, n / span**2, start)
-    if isinstance(batching, str):
-        return Interval(None, None, batching)
+    if isinstance(batching, Declined):
+        return Interval(None, batching.batching, batching.reason)
     half = batching.half_width(confidence)
     return Interval((max(0.0, n / span - half), n / span + half), batching)
 
@@ -327,8 +341,8 @@ def paired_difference(
         return _residuals(t_new, s_new, start, length, count) - _residuals(t_old, s_old, start, length, count)
 
     batching = _choose(residuals_at, end - start, unit, iid_variance, start, plateau=False)
-    if isinstance(batching, str):
-        return Interval(None, None, batching)
+    if isinstance(batching, Declined):
+        return Interval(None, batching.batching, batching.reason)
     # no independence floor: the sides share the load's state, so a paired difference is rightly
     # narrower than two independent sides' (the floor made 99-99.6% coverage, bench/coverage_dependent.py)
     batching = replace(batching, floor=False)

@@ -85,9 +85,11 @@ def dependent(
     if iid is not None:
         facts["iid_ci_low"], facts["iid_ci_high"] = iid
     batching = interval.batching
-    if interval.ci is None or batching is None:
+    if interval.ci is None:
         facts["no_interval_reason"] = interval.reason or "no interval"
+    if batching is None:
         return Measurement(gate.metric, gate.statistic, unit, value, n, None, window, facts)
+    # declined or not, the batches show why (a declined one: the coarsest batching tried)
     facts.update(batches=batching.count, batch_length=batching.length, batch_lag1=round(batching.lag1, 4))
     if (trend := trend_p(batching)) is not None:
         facts["trend_p"] = trend

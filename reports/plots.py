@@ -511,7 +511,8 @@ def batch_caption(result: GateResult) -> str:
         return ""
     unit = "s" if series.axis == "s" else "jobs"
     line = "; dashed: threshold" if result.gate.comparison[0] in ABSOLUTE_KINDS else ""
-    return f"{result.gate.statistic} per batch of {series.length:g} {unit}; band: interval{line}"
+    band = "band: interval" if result.measurement and result.measurement.ci else "no trustworthy interval"
+    return f"{result.gate.statistic} per batch of {series.length:g} {unit}; {band}{line}"
 
 
 def batch_plot(result: GateResult) -> bytes | None:
