@@ -70,6 +70,8 @@ def test_a_window_too_short_for_the_dependence_has_no_interval_and_says_why() ->
     values = np.exp(3 + 0.5 * _ar1(rng, n, tau_s=30.0))
     got = mean_interval(np.arange(n) / RATE, values, (0, n / RATE), 0.95)
     assert got.ci is None and got.reason and "measure longer" in got.reason
+    assert got.batching is not None and got.batching.count >= 12  # kept, so the report can plot why
+    assert got.n_eff(n) is None
 
 
 def test_a_paired_difference_cancels_what_both_sides_share() -> None:
