@@ -80,7 +80,8 @@ def dependent(
     """A Measurement from a dependence-aware interval, noting the batching and the independent one.
 
     No interval (too few batches, samples alike for too long): ci None with the reason, which the
-    judge turns into INCONCLUSIVE, never a verdict on the point estimate.
+    judge turns into INCONCLUSIVE (never a PASS on the point estimate), or FAIL when even the
+    independent interval is beyond the limit.
     """
     if iid is not None:
         facts["iid_ci_low"], facts["iid_ci_high"] = iid

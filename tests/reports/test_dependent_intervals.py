@@ -20,7 +20,7 @@ from reports.rundata import load_run_data
 
 pytestmark = pytest.mark.e2e
 
-WORKLOAD = LoadWorkload(users=20, spawn_rate=20, duration="30s", settle="1s", think_time=("20ms", "60ms"))
+WORKLOAD = LoadWorkload(users=20, spawn_rate=20, duration="20s", settle="1s", think_time=("20ms", "60ms"))
 GATE = Gate(metric="load.latency_ms", stat="p95", below="1s", window="steady")
 LEVELS_MS = [0, 5, 10, 20, 40, 80]
 
