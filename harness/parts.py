@@ -108,6 +108,7 @@ def _load(
     at_look = None
     if options.until_decided:
         from reports.looks import judge_look
+        from reports.model import Verdict
         from reports.sequential import look_confidence, look_times
 
         if options.gate_set is None:
@@ -126,7 +127,7 @@ def _load(
         def at_look(at: float) -> str | None:
             reason, results = judge_look(run, scenarios, gate_set)
             if reason is None:
-                open_ = next((r for r in results if r.verdict.value not in ("PASS", "SKIPPED")), None)
+                open_ = next((r for r in results if r.verdict not in (Verdict.PASS, Verdict.SKIPPED)), None)
                 why = f" ({open_.name} {open_.verdict.value}: {open_.reason})" if open_ else ""
                 print(f"look at {at:g} s: not decided yet, going on{why}", flush=True)
             else:

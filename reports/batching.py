@@ -9,11 +9,13 @@ SBatch and Fishman's LBATCH, applied to a linearised statistic:
    failure flag for an error rate, and for a percentile the flag "at most the estimate" (Bahadur's
    representation: the quantile's error is the error of the empirical CDF at it, over the density).
 2. The window is cut into batches of equal time. The batch length starts small (at most 512 batches)
-   and doubles until the lag-1 autocorrelation of the batch values is at most `PHI_ACCEPT`, while at
-   least `B_MIN` batches remain. No such length: the interval is not trusted (the caller reports why).
+   and doubles until the bias-corrected lag-1 autocorrelation of the batch values is at most
+   `PHI_ACCEPT`, while at least `B_MIN` batches remain; from there on the largest corrected variance
+   is kept (`_choose`). Still above `PHI_MAX` at the coarsest: no trusted interval (`Declined`).
 3. The variance of the estimate is the batch values' variance over b, times (1 + phi) / (1 - phi),
-   phi the remaining lag-1 correlation (an AR(1) correction, as in SBatch), with Student's t on b - 1
-   degrees of freedom. The interval is never narrower than the independent one (the hull of both).
+   phi the remaining lag-1 correlation (an AR(1) correction, as in SBatch), with Student's t on
+   (b - 1)(1 - phi)/(1 + phi) degrees of freedom. The interval is never narrower than the independent
+   one (the hull of both), except a paired difference's (see `paired_difference`).
 
 The effective sample size is n times the independent variance over this one. Pure numpy and scipy.
 """
@@ -86,9 +88,14 @@ def lag1(values: np.ndarray) -> float:
     return float(np.dot(centred[:-1], centred[1:]) / denominator)
 
 
-def _residuals(times: np.ndarray, scores: np.ndarray, start: float, length: float, count: int) -> np.ndarray:
+def _batch_index(times: np.ndarray, start: float, length: float, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each sample's batch number, and which samples fall inside the `count` batches."""
     index = np.floor((times - start) / length).astype(np.int64)
-    inside = (index >= 0) & (index < count)
+    return index, (index >= 0) & (index < count)
+
+
+def _residuals(times: np.ndarray, scores: np.ndarray, start: float, length: float, count: int) -> np.ndarray:
+    index, inside = _batch_index(times, start, length, count)
     centre = scores.mean()
     sums = np.bincount(index[inside], weights=scores[inside] - centre, minlength=count)
     per_batch = inside.sum() / count
@@ -147,7 +154,7 @@ def _length(length: float, unit: float) -> str:
 def batch(
     times: np.ndarray, scores: np.ndarray, window: tuple[float, float], unit: float = MIN_BATCH_S
 ) -> Batching | Declined:
-    """Batch the scores of samples taken at `times` over `window`; a reason string when it cannot.
+    """Batch the scores of samples taken at `times` over `window`; `Declined` when it cannot.
 
     `unit` is the shortest batch (0.1 s for requests, 1 for jobs numbered in order).
     """
@@ -163,8 +170,13 @@ def batch(
 
 
 def _counts(times: np.ndarray, start: float, length: float, count: int) -> np.ndarray:
-    index = np.floor((times - start) / length).astype(np.int64)
-    return np.bincount(index[(index >= 0) & (index < count)], minlength=count).astype(float)
+    index, inside = _batch_index(times, start, length, count)
+    return np.bincount(index[inside], minlength=count).astype(float)
+
+
+def batch_rates(times: np.ndarray, batching: Batching) -> np.ndarray:
+    """Events per second in each batch (0 for an empty one): the throughput points a report plots."""
+    return _counts(times, batching.start, batching.length, batching.count) / batching.length
 
 
 def trend_p(batching: Batching) -> float | None:
@@ -273,9 +285,8 @@ def per_batch(
     times: np.ndarray, values: np.ndarray, batching: Batching, statistic: Callable[[np.ndarray], float]
 ) -> np.ndarray:
     """`statistic` of the samples in each batch (NaN for an empty one): the points a report plots."""
-    index = np.floor((times - batching.start) / batching.length).astype(np.int64)
+    index, inside = _batch_index(times, batching.start, batching.length, batching.count)
     out = np.full(batching.count, np.nan)
-    inside = (index >= 0) & (index < batching.count)
     order = np.argsort(index[inside], kind="stable")
     grouped, kept = index[inside][order], values[inside][order]
     cuts = np.searchsorted(grouped, np.arange(batching.count + 1))
@@ -287,12 +298,11 @@ def per_batch(
 
 
 def grouped_interval(
-    groups: np.ndarray, scores: np.ndarray, centre: float, confidence: float, half_scale: float = 1.0
+    groups: np.ndarray, scores: np.ndarray, centre: float, confidence: float
 ) -> tuple[float, float] | str:
     """Independent groups as batches (the browser's fresh pages): centre -/+ t over the groups.
 
     No lag check: each group is a new page in a new context, independent by construction.
-    `half_scale` maps the scores' half-width into the statistic's unit (1 for a mean of scores).
     """
     labels, inverse = np.unique(groups, return_inverse=True)
     count = len(labels)
@@ -301,7 +311,7 @@ def grouped_interval(
     sums = np.bincount(inverse, weights=scores - scores.mean(), minlength=count)
     residuals = sums / (len(scores) / count)
     t = float(sps.t.ppf(1 - (1 - confidence) / 2, count - 1))
-    half = t * math.sqrt(float(residuals.var(ddof=1)) / count) * half_scale
+    half = t * math.sqrt(float(residuals.var(ddof=1)) / count)
     return centre - half, centre + half
 
 

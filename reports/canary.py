@@ -22,6 +22,7 @@ from reports.metrics import Window, confidence_of, dependent, failed_mask, in_wi
 from reports.model import Fact, Measurement
 from reports.rundata import RunData
 from reports.stats import (
+    CONFIDENCE,
     difference_ci,
     mann_whitney,
     min_samples_for_percentile,
@@ -105,7 +106,7 @@ def measure_canary(gate: Gate, data: RunData) -> Measurement | None:
         return Measurement(gate.metric, stat, spec.unit, None, 0, None, span, facts)
 
     confidence = confidence_of(data, "load")
-    if confidence != 0.95:
+    if confidence != CONFIDENCE:
         facts["confidence"] = confidence
     t_new, t_old = new["start"].to_numpy(dtype=float), old["start"].to_numpy(dtype=float)
     if gate.metric == "canary.error_rate_diff":

@@ -19,6 +19,7 @@ from harness.config import Gate
 from harness.registry import METRICS
 from reports.batching import (
     Interval,
+    batch_rates,
     grouped_interval,
     mean_interval,
     per_batch,
@@ -264,11 +265,10 @@ def _measure_load(gate: Gate, data: RunData) -> Measurement | None:
         seconds = window.seconds or 1.0
         interval = rate_interval(times, span, confidence)
 
-        def rates(got: Interval) -> np.ndarray:
-            assert got.batching is not None
-            return per_batch(times, times, got.batching, len) / got.batching.length
-
-        return dependent(gate, spec.unit, n / seconds, n, interval, None, facts, span, rates)
+        return dependent(
+            gate, spec.unit, n / seconds, n, interval, None, facts, span,
+            lambda got: batch_rates(times, got.batching),  # type: ignore[arg-type]
+        )  # fmt: skip
     latencies = rows["latency_ms"].to_numpy(dtype=float)
     if stat == "mean":
         iid = mean_ci(latencies, confidence)
