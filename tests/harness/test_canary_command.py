@@ -130,11 +130,13 @@ def test_until_decided_stops_a_side_with_5pct_errors_at_the_first_look(sides, co
     assert result.returncode == 1 and summary["canary"]["decision"] == "NO-GO"
     run = json.loads(next((tmp_path / "runs").glob("*/run.json")).read_text())
     decided = run["parts"]["load"]["until_decided"]
-    assert decided["stopped_at_s"] in (8.0, 16.0), (decided, result.stdout)  # an early look, not 60 s
+    # an early look, not the 60 s maximum (a busy host can leave the first short windows undecided)
+    assert decided["stopped_at_s"] in (8.0, 16.0, 32.0), (decided, result.stdout)
     assert decided["stop_reason"].startswith("gate error-rate (green) failed")
     assert _verdicts(summary)["error-rate (green)"] == "FAIL"
     requests = pd.read_parquet(next((tmp_path / "runs").glob("*/load/requests.parquet")))
-    assert requests["start"].max() - requests["start"].min() < 30  # green stopped getting traffic
+    span = requests["start"].max() - requests["start"].min()
+    assert span < decided["stopped_at_s"] + 15  # green stopped getting traffic at that look
 
 
 def test_a_production_side_needs_confirmation(config, tmp_path) -> None:
